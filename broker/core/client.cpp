@@ -1,0 +1,481 @@
+#include "client.hpp"
+
+#include <cstdio>
+#include <random>
+
+#include "broker.hpp"
+#include "session.hpp"
+#include "topic_names.hpp"
+
+namespace parley::core {
+
+using mqtt::Reason;
+
+namespace {
+std::string randomClientId() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "parley-%016llx", static_cast<unsigned long long>(rng()));
+  return buf;
+}
+
+// Properties a broker forwards from a PUBLISH to subscribers (5.0 3.3.2.3): everything but the
+// topic alias and subscription identifiers, which are per connection / per subscription.
+void keepForwardedProps(mqtt::Properties& p) {
+  p.topic_alias.reset();
+  p.subscription_identifiers.clear();
+}
+}  // namespace
+
+Client::Client(Broker& broker, Transport& transport) : broker_(broker), transport_(transport) {
+  last_rx_ms_ = broker_.clock().nowMs();
+}
+
+Client::~Client() = default;
+
+void Client::send(const mqtt::Packet& p) { mqtt::encode(p, version_, transport_.output()); }
+
+void Client::onPacket(mqtt::Packet& packet) {
+  if (finished_) return;
+  last_rx_ms_ = broker_.clock().nowMs();
+  if (!got_connect_) {
+    if (auto* c = std::get_if<mqtt::Connect>(&packet)) {
+      handleConnect(*c);
+    } else {
+      // 3.1.0-1: the first packet must be CONNECT.
+      std::fprintf(stderr, "parleyd: %s: first packet is not CONNECT; closing\n",
+                   transport_.peer().c_str());
+      Stats::add(broker_.stats().protocol_errors);
+      finished_ = true;
+      transport_.close();
+    }
+    return;
+  }
+  std::visit(
+      [&](auto& p) {
+        using T = std::decay_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, mqtt::Publish>) {
+          handlePublish(p);
+        } else if constexpr (std::is_same_v<T, mqtt::Ack>) {
+          switch (p.type) {
+            case mqtt::PacketType::Puback: session_->onPuback(p.packet_id); break;
+            case mqtt::PacketType::Pubrec:
+              session_->onPubrec(p.packet_id, static_cast<uint8_t>(p.reason) >= 0x80);
+              break;
+            case mqtt::PacketType::Pubrel: handlePubrel(p.packet_id); break;
+            case mqtt::PacketType::Pubcomp: session_->onPubcomp(p.packet_id); break;
+            default: break;
+          }
+        } else if constexpr (std::is_same_v<T, mqtt::Subscribe>) {
+          handleSubscribe(p);
+        } else if constexpr (std::is_same_v<T, mqtt::Unsubscribe>) {
+          handleUnsubscribe(p);
+        } else if constexpr (std::is_same_v<T, mqtt::Pingreq>) {
+          send(mqtt::Pingresp{});
+        } else if constexpr (std::is_same_v<T, mqtt::Disconnect>) {
+          handleDisconnect(p);
+        } else if constexpr (std::is_same_v<T, mqtt::Connect>) {
+          protocolError(Reason::ProtocolError, "second CONNECT");
+        } else if constexpr (std::is_same_v<T, mqtt::Auth>) {
+          // No enhanced authentication method is offered, so an AUTH is a protocol error.
+          protocolError(Reason::ProtocolError, "AUTH without an authentication method");
+        } else {
+          protocolError(Reason::ProtocolError, "packet a client may not send");
+        }
+      },
+      packet);
+}
+
+void Client::onDecodeError(Reason reason, const char* what) {
+  if (finished_) return;
+  if (!got_connect_) {
+    std::fprintf(stderr, "parleyd: %s: bad CONNECT (%s)\n", transport_.peer().c_str(), what);
+    Stats::add(broker_.stats().protocol_errors);
+    if (reason == Reason::UnsupportedProtocolVersion) {
+      // Answer in the version the client can read: 3.1.1's code 0x01 is what older clients
+      // understand (spec 3.1.2.2 / MQTT 5 3.1.2.2).
+      version_ = mqtt::Version::V311;
+      sendConnackError(reason);
+    } else if (version_ == mqtt::Version::V5) {
+      sendConnackError(reason);
+    }
+    finished_ = true;
+    transport_.close();
+    return;
+  }
+  protocolError(reason, what);
+}
+
+void Client::protocolError(Reason reason, const char* what) {
+  std::fprintf(stderr, "parleyd: client '%s' (%s): %s; disconnecting (reason 0x%02x)\n",
+               client_id_.c_str(), transport_.peer().c_str(), what,
+               static_cast<unsigned>(reason));
+  Stats::add(broker_.stats().protocol_errors);
+  disconnect(reason, what, true);
+}
+
+void Client::sendConnackError(Reason reason) {
+  mqtt::Connack ack;
+  ack.reason = reason;
+  send(ack);
+}
+
+void Client::handleConnect(mqtt::Connect& c) {
+  got_connect_ = true;
+  version_ = c.version == mqtt::Version::V31 ? mqtt::Version::V311 : c.version;
+  const bool v5 = mqtt::isV5(version_);
+  const auto& cfg = broker_.config();
+
+  if (c.props.authentication_method) {
+    std::fprintf(stderr, "parleyd: %s: unsupported authentication method '%s'\n",
+                 transport_.peer().c_str(), c.props.authentication_method->c_str());
+    sendConnackError(Reason::BadAuthenticationMethod);
+    finished_ = true;
+    transport_.close();
+    return;
+  }
+
+  bool assigned = false;
+  if (c.client_id.empty()) {
+    if (!v5 && !c.clean_start) {
+      // 3.1.1 3.1.3-8: an empty client id requires clean session 1.
+      sendConnackError(Reason::ClientIdentifierNotValid);
+      finished_ = true;
+      transport_.close();
+      return;
+    }
+    // The connection did not move threads (it had no id); pick an id whose home is this thread
+    // so a 5.0 client resuming with it finds its session.
+    do {
+      c.client_id = randomClientId();
+    } while (broker_.homeThread(c.client_id) != Broker::currentThread());
+    assigned = true;
+  }
+  client_id_ = c.client_id;
+
+  if (c.will) {
+    if (!topics::isValidTopicName(c.will->topic)) {
+      sendConnackError(v5 ? Reason::TopicNameInvalid : Reason::NotAuthorized);
+      finished_ = true;
+      transport_.close();
+      return;
+    }
+    will_ = std::move(c.will);
+  }
+
+  keep_alive_s_ = c.keep_alive;
+  bool server_keep_alive = false;
+  if (cfg.max_keep_alive && (keep_alive_s_ == 0 || keep_alive_s_ > cfg.max_keep_alive) && v5) {
+    keep_alive_s_ = cfg.max_keep_alive;
+    server_keep_alive = true;
+  }
+  if (v5) {
+    if (c.props.receive_maximum) client_receive_max_ = *c.props.receive_maximum;
+    if (c.props.maximum_packet_size) client_max_packet_ = *c.props.maximum_packet_size;
+    if (c.props.topic_alias_maximum) client_topic_alias_max_ = *c.props.topic_alias_maximum;
+    if (c.props.request_problem_information)
+      request_problem_info_ = *c.props.request_problem_information != 0;
+  }
+  uint32_t expiry = 0;
+  if (v5) {
+    expiry = c.props.session_expiry_interval.value_or(0);
+    if (expiry > cfg.max_session_expiry) expiry = cfg.max_session_expiry;
+  } else {
+    expiry = c.clean_start ? 0 : 0xFFFFFFFF;
+  }
+  const bool persistent = expiry > 0;
+
+  auto result = broker_.openSession(*this, client_id_, c.clean_start, persistent, expiry, version_);
+  session_ = result.session;
+
+  mqtt::Connack ack;
+  ack.session_present = result.present;
+  if (v5) {
+    ack.props.receive_maximum = cfg.receive_maximum;
+    ack.props.topic_alias_maximum = cfg.topic_alias_maximum;
+    ack.props.maximum_packet_size = cfg.max_packet_size;
+    ack.props.retain_available = 1;
+    ack.props.wildcard_subscription_available = 1;
+    ack.props.subscription_identifier_available = 1;
+    ack.props.shared_subscription_available = 1;
+    if (assigned) ack.props.assigned_client_identifier = client_id_;
+    if (server_keep_alive) ack.props.server_keep_alive = keep_alive_s_;
+    if (expiry != c.props.session_expiry_interval.value_or(0))
+      ack.props.session_expiry_interval = expiry;
+  }
+  send(ack);
+  broker_.registerClient(this);
+  Stats::add(broker_.stats().clients_connected);
+  session_->attach(this);
+  transport_.requestFlush();
+}
+
+void Client::handlePublish(mqtt::Publish& p) {
+  const bool v5 = mqtt::isV5(version_);
+  const auto& cfg = broker_.config();
+  Stats::add(broker_.stats().messages_received);
+  Stats::add(broker_.stats().bytes_received, p.payload.size() + p.topic.size());
+
+  std::string_view topic = p.topic;
+  if (p.props.topic_alias) {
+    const uint16_t alias = *p.props.topic_alias;
+    if (!v5 || alias == 0 || alias > cfg.topic_alias_maximum)
+      return protocolError(Reason::TopicAliasInvalid, "topic alias out of range");
+    if (topic.empty()) {
+      auto it = inbound_aliases_.find(alias);
+      if (it == inbound_aliases_.end())
+        return protocolError(Reason::ProtocolError, "unknown topic alias");
+      topic = it->second;
+    } else {
+      inbound_aliases_[alias] = std::string(topic);
+    }
+  } else if (topic.empty()) {
+    return protocolError(Reason::ProtocolError, "empty topic without alias");
+  }
+  if (!topics::isValidTopicName(topic) || topic.size() > cfg.max_topic_length ||
+      topics::levelCount(topic) > cfg.max_topic_levels)
+    return protocolError(Reason::TopicNameInvalid, "invalid topic name");
+  if (!topic.empty() && topic[0] == '$') {
+    // Clients may not publish into the broker's $SYS tree.
+    if (topic.rfind("$SYS", 0) == 0) {
+      if (p.qos == 1) send(mqtt::Ack{mqtt::PacketType::Puback, p.packet_id,
+                                     v5 ? Reason::NotAuthorized : Reason::Success, {}});
+      if (p.qos == 2) send(mqtt::Ack{mqtt::PacketType::Pubrec, p.packet_id,
+                                     v5 ? Reason::NotAuthorized : Reason::Success, {}});
+      return;
+    }
+  }
+
+  if (p.qos == 2 && session_->inboundQos2().count(p.packet_id)) {
+    // A retransmission of a QoS 2 PUBLISH we already own: acknowledge, do not route again.
+    send(mqtt::Ack{mqtt::PacketType::Pubrec, p.packet_id, Reason::Success, {}});
+    return;
+  }
+  if (p.qos > 0) {
+    if (inbound_inflight_ >= cfg.receive_maximum && v5)
+      return protocolError(Reason::ReceiveMaximumExceeded, "receive maximum exceeded");
+    ++inbound_inflight_;
+  }
+
+  auto msg = std::make_shared<Message>();
+  msg->topic.assign(topic);
+  msg->payload.assign(p.payload);
+  msg->qos = p.qos;
+  msg->retain = p.retain;
+  msg->publisher = client_id_;
+  if (v5) {
+    msg->props = std::move(p.props);
+    keepForwardedProps(msg->props);
+    if (msg->props.message_expiry_interval)
+      msg->expires_at_ms =
+          broker_.clock().wallMs() + int64_t(*msg->props.message_expiry_interval) * 1000;
+  }
+
+  const uint8_t qos = p.qos;
+  const uint16_t pid = p.packet_id;
+  if (qos == 2) session_->inboundQos2().insert(pid);
+  std::weak_ptr<Client> self = weak_from_this();
+  broker_.publish(
+      std::move(msg),
+      [self, qos, pid](bool ok) {
+        auto c = self.lock();
+        if (!c || c->finished_) return;
+        c->inboundDone();
+        if (qos == 0) return;
+        const bool cv5 = mqtt::isV5(c->version_);
+        mqtt::Ack a{qos == 1 ? mqtt::PacketType::Puback : mqtt::PacketType::Pubrec, pid,
+                    Reason::Success, {}};
+        if (!ok) {
+          if (!cv5) {
+            // 3.1.1 has no way to refuse: withhold the ack and drop the connection; the client
+            // resends after reconnecting.
+            c->disconnect(Reason::UnspecifiedError, "store write failed", true);
+            return;
+          }
+          a.reason = Reason::UnspecifiedError;
+          if (qos == 2) c->session_->inboundQos2().erase(pid);
+        }
+        c->send(a);
+        c->transport_.requestFlush();
+      },
+      session_, qos == 2 ? pid : 0);
+}
+
+void Client::handlePubrel(uint16_t packet_id) {
+  mqtt::Ack a{mqtt::PacketType::Pubcomp, packet_id, Reason::Success, {}};
+  if (session_->inboundQos2().erase(packet_id)) {
+    broker_.persistInboundDone(*session_, packet_id);
+  } else if (mqtt::isV5(version_)) {
+    a.reason = Reason::PacketIdentifierNotFound;
+  }
+  send(a);
+}
+
+void Client::handleSubscribe(mqtt::Subscribe& s) {
+  const bool v5 = mqtt::isV5(version_);
+  const auto& cfg = broker_.config();
+  uint32_t sub_id = 0;
+  if (!s.props.subscription_identifiers.empty()) sub_id = s.props.subscription_identifiers[0];
+
+  struct Granted {
+    std::string filter;
+    topics::SubOptions options;
+    bool is_new;
+  };
+  std::vector<Granted> granted;
+  mqtt::Suback ack;
+  ack.packet_id = s.packet_id;
+  for (auto& sub : s.subscriptions) {
+    const std::string& f = sub.filter;
+    Reason r;
+    if (!topics::isValidSubscriptionFilter(f) || f.size() > cfg.max_topic_length ||
+        topics::levelCount(f) > cfg.max_topic_levels) {
+      r = v5 ? Reason::TopicFilterInvalid : Reason::UnspecifiedError;
+    } else if (v5 && sub.options.no_local && topics::isShared(f)) {
+      return protocolError(Reason::ProtocolError, "no-local on a shared subscription");
+    } else if (session_->subscriptions().size() >= cfg.max_subscriptions_per_client &&
+               !session_->subscriptions().count(f)) {
+      r = v5 ? Reason::QuotaExceeded : Reason::UnspecifiedError;
+    } else {
+      topics::SubOptions o;
+      o.qos = sub.options.qos > 2 ? 2 : sub.options.qos;
+      o.no_local = v5 && sub.options.no_local;
+      o.retain_as_published = v5 && sub.options.retain_as_published;
+      o.retain_handling = v5 ? sub.options.retain_handling : 0;
+      o.subscription_id = sub_id;
+      bool is_new = broker_.subscribe(*session_, f, o);
+      granted.push_back({f, o, is_new});
+      r = static_cast<Reason>(o.qos);
+    }
+    ack.reasons.push_back(r);
+  }
+  std::vector<std::string> filters;
+  for (auto& g : granted) filters.push_back(g.filter);
+  std::weak_ptr<Client> self = weak_from_this();
+  auto finish_subscribe = [self, ack = std::move(ack), granted = std::move(granted)]() {
+    auto c = self.lock();
+    if (!c || c->finished_) return;
+    c->send(ack);
+    for (auto& g : granted) {
+      // Retain handling 0: always send retained; 1: only for a new subscription; 2: never.
+      if (g.options.retain_handling == 2 || (g.options.retain_handling == 1 && !g.is_new))
+        continue;
+      if (topics::isShared(g.filter)) continue;  // 5.0 4.8.2: no retained on shared subs
+      c->broker_.sendRetained(*c->session_, g.filter, g.options);
+    }
+    c->transport_.requestFlush();
+  };
+  if (session_->persistent()) {
+    broker_.persistSubscriptions(*session_, filters, std::move(finish_subscribe));
+  }
+  else
+    finish_subscribe();
+}
+
+void Client::handleUnsubscribe(mqtt::Unsubscribe& u) {
+  mqtt::Unsuback ack;
+  ack.packet_id = u.packet_id;
+  for (auto& f : u.filters) {
+    bool existed = broker_.unsubscribe(*session_, f);
+    ack.reasons.push_back(existed ? Reason::Success : Reason::NoSubscriptionExisted);
+  }
+  send(ack);
+}
+
+void Client::handleDisconnect(mqtt::Disconnect& d) {
+  if (mqtt::isV5(version_) && d.props.session_expiry_interval) {
+    const uint32_t e = *d.props.session_expiry_interval;
+    if (session_->expiryInterval() == 0 && e != 0)
+      return protocolError(Reason::ProtocolError, "session expiry set at DISCONNECT");
+    session_->setExpiryInterval(e);
+  }
+  // A normal DISCONNECT discards the will; 5.0 reason 0x04 asks for it to be sent.
+  const bool with_will = d.reason == Reason::DisconnectWithWill;
+  finish(with_will);
+  transport_.close();
+}
+
+void Client::disconnect(Reason reason, const char* log_reason, bool publish_will) {
+  if (finished_) return;
+  (void)log_reason;
+  if (mqtt::isV5(version_) && got_connect_) {
+    mqtt::Disconnect d;
+    d.reason = reason;
+    send(d);
+  }
+  finish(publish_will);
+  transport_.close();
+}
+
+void Client::takenOver() {
+  std::fprintf(stderr, "parleyd: client '%s' (%s): session taken over\n", client_id_.c_str(),
+               transport_.peer().c_str());
+  disconnect(Reason::SessionTakenOver, "session taken over", true);
+}
+
+void Client::onConnectionLost() { finish(true); }
+
+uint16_t Client::outboundAlias(const std::string& topic, bool& known) {
+  known = false;
+  if (client_topic_alias_max_ == 0 || !mqtt::isV5(version_)) return 0;
+  auto it = outbound_aliases_.find(topic);
+  if (it != outbound_aliases_.end()) {
+    known = true;
+    return it->second;
+  }
+  // Aliases are handed out first come, first served and never reassigned: simple, and the
+  // topics a device hears most are usually the first it hears.
+  if (outbound_aliases_.size() >= client_topic_alias_max_) return 0;
+  const auto alias = static_cast<uint16_t>(outbound_aliases_.size() + 1);
+  outbound_aliases_.emplace(topic, alias);
+  return alias;
+}
+
+void Client::checkKeepAlive(int64_t now_ms) {
+  if (finished_ || !got_connect_ || keep_alive_s_ == 0) return;
+  const int64_t limit =
+      int64_t(keep_alive_s_) * 10 * int64_t(broker_.config().keepalive_grace_percent);
+  if (now_ms - last_rx_ms_ > limit) {
+    std::fprintf(stderr, "parleyd: client '%s' (%s): keep-alive timeout\n", client_id_.c_str(),
+                 transport_.peer().c_str());
+    disconnect(Reason::KeepAliveTimeout, "keep-alive timeout", true);
+  }
+}
+
+// The connection's end for the session: the will (now or delayed), then the session is kept
+// or dropped. Runs once.
+void Client::finish(bool publish_will) {
+  if (finished_) return;
+  finished_ = true;
+  if (!session_) return;
+  broker_.unregisterClient(this);
+  Stats::sub(broker_.stats().clients_connected);
+  if (publish_will && will_) {
+    auto m = std::make_shared<Message>();
+    m->topic = will_->topic;
+    m->payload = will_->payload;
+    m->qos = will_->qos;
+    m->retain = will_->retain;
+    m->props = will_->props;
+    m->props.will_delay_interval.reset();
+    m->publisher = client_id_;
+    if (m->props.message_expiry_interval)
+      m->expires_at_ms =
+          broker_.clock().wallMs() + int64_t(*m->props.message_expiry_interval) * 1000;
+    uint32_t delay = will_->props.will_delay_interval.value_or(0);
+    if (delay > session_->expiryInterval()) delay = session_->expiryInterval();
+    if (delay > 0 && session_->persistent())
+      broker_.scheduleWill(client_id_, std::move(m), broker_.clock().nowMs() + int64_t(delay) * 1000);
+    else
+      broker_.publish(std::move(m), [](bool) {});
+  }
+  will_.reset();
+  Session* s = session_;
+  session_ = nullptr;
+  if (s->client() == this) {
+    s->detach();
+    broker_.closeSession(*s);
+  }
+}
+
+}  // namespace parley::core

@@ -1,0 +1,91 @@
+// Client: the protocol side of one network connection — CONNECT handshake, the packets a client
+// sends, keep-alive, topic aliases, the will. Owns nothing durable: that is the Session's.
+//
+// Threading: created by the net layer on the connection's thread, which (after CONNECT) is the
+// session's home thread. Asynchronous completions (a store commit) reach it through a weak_ptr,
+// so a client that disconnected meanwhile is simply skipped.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "message.hpp"
+#include "packets.hpp"
+#include "transport.hpp"
+
+namespace parley::core {
+
+class Broker;
+class Session;
+
+class Client : public std::enable_shared_from_this<Client> {
+ public:
+  Client(Broker& broker, Transport& transport);
+  ~Client();
+
+  // Called by the net layer for every decoded packet, and for a decode error.
+  void onPacket(mqtt::Packet& packet);
+  void onDecodeError(mqtt::Reason reason, const char* what);
+  // The socket is gone (EOF, error, or after close()). Runs the will logic once.
+  void onConnectionLost();
+  // Called by the broker's per-thread tick.
+  void checkKeepAlive(int64_t now_ms);
+
+  bool connected() const { return session_ != nullptr; }
+  mqtt::Version version() const { return version_; }
+  Transport& transport() { return transport_; }
+  Session* session() const { return session_; }
+  const std::string& clientId() const { return client_id_; }
+  uint16_t clientReceiveMaximum() const { return client_receive_max_; }
+  uint32_t clientMaximumPacketSize() const { return client_max_packet_; }
+
+  // Server-initiated disconnect: DISCONNECT with reason (5.0), then close. `publish_will` tells
+  // whether the will goes out (it does for everything but a normal client DISCONNECT).
+  void disconnect(mqtt::Reason reason, const char* log_reason, bool publish_will = true);
+  // The session was taken over by a new connection with the same client id.
+  void takenOver();
+
+  // Broker → client topic alias for `topic` (5.0, when the client allows aliases). Returns 0
+  // when none can be used; `known` tells whether the client already has the mapping (then the
+  // topic may be left out of the PUBLISH).
+  uint16_t outboundAlias(const std::string& topic, bool& known);
+
+  // Packet ids the client may use for QoS>0 that the broker has not yet answered.
+  void inboundDone() {
+    if (inbound_inflight_) --inbound_inflight_;
+  }
+
+ private:
+  void handleConnect(mqtt::Connect& c);
+  void handlePublish(mqtt::Publish& p);
+  void handlePubrel(uint16_t packet_id);
+  void handleSubscribe(mqtt::Subscribe& s);
+  void handleUnsubscribe(mqtt::Unsubscribe& u);
+  void handleDisconnect(mqtt::Disconnect& d);
+  void sendConnackError(mqtt::Reason reason);
+  void send(const mqtt::Packet& p);
+  void protocolError(mqtt::Reason reason, const char* what);
+  void finish(bool publish_will);
+
+  Broker& broker_;
+  Transport& transport_;
+  Session* session_ = nullptr;
+  std::string client_id_;
+  mqtt::Version version_ = mqtt::Version::V311;
+  bool got_connect_ = false;
+  bool finished_ = false;
+  uint16_t keep_alive_s_ = 0;
+  int64_t last_rx_ms_ = 0;
+  uint16_t client_receive_max_ = 65535;
+  uint32_t client_max_packet_ = 0;  // 0 = no limit
+  uint16_t client_topic_alias_max_ = 0;
+  uint32_t inbound_inflight_ = 0;  // QoS>0 PUBLISHes not yet acknowledged by us
+  std::unordered_map<uint16_t, std::string> inbound_aliases_;
+  std::unordered_map<std::string, uint16_t> outbound_aliases_;
+  std::optional<mqtt::Will> will_;
+  bool request_problem_info_ = true;
+};
+
+}  // namespace parley::core

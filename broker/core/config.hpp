@@ -1,0 +1,27 @@
+// Broker limits and behaviour switches. Filled by broker/app from flags or a config file;
+// read-only once the broker runs.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace parley::core {
+
+struct BrokerConfig {
+  uint32_t max_packet_size = 1 << 20;        // bytes; larger packets → disconnect 0x95
+  uint16_t receive_maximum = 1024;           // QoS>0 PUBLISHes a client may have unacked to us
+  uint16_t max_inflight = 1024;              // QoS>0 PUBLISHes we have unacked to one client
+  uint16_t topic_alias_maximum = 64;         // aliases a 5.0 client may use towards us
+  uint32_t max_queued_in_memory = 1000;      // per online session; beyond: persistent → disk
+                                             // backlog, clean session QoS 0 dropped (counted)
+  uint32_t max_queued_clean = 10000;         // clean session QoS 1/2 in-memory queue bound
+  uint32_t max_session_expiry = 0xFFFFFFFF;  // cap on what a client may ask for (seconds)
+  uint16_t max_keep_alive = 0;               // 0 = accept the client's; else server keep-alive
+  uint32_t keepalive_grace_percent = 150;    // spec: 1.5 × keep-alive
+  uint32_t sys_interval_s = 10;              // $SYS publish period; 0 = off
+  uint32_t max_topic_length = 65535;
+  uint32_t max_topic_levels = 128;
+  uint32_t max_subscriptions_per_client = 10000;
+  std::string version = "parley 0.1.0";
+};
+
+}  // namespace parley::core

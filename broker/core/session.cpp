@@ -1,0 +1,277 @@
+#include "session.hpp"
+
+#include <cstdio>
+
+#include "broker.hpp"
+#include "client.hpp"
+
+namespace parley::core {
+
+namespace {
+// Stop writing to a socket that has this much unsent; resume when the writer drains it
+// (Client pumps again on every flush completion through Broker::tick and acks).
+constexpr size_t kHighWatermark = 1 << 20;
+constexpr size_t kBacklogChunk = 256;
+}  // namespace
+
+Session::Session(Broker& broker, std::string client_id, topics::SubscriberId id, bool persistent)
+    : broker_(broker), client_id_(std::move(client_id)), id_(id), persistent_(persistent) {}
+
+void Session::attach(Client* c) {
+  client_ = c;
+  disconnected_at_ms_ = 0;
+  // Spec 4.4: on reconnect, resend unacknowledged PUBLISH (DUP set, same packet id) and PUBREL,
+  // in their original order, before anything new.
+  for (auto& f : inflight_) {
+    if (f.pubrec)
+      sendPubrel(f.packet_id);
+    else
+      send(f.d, f.packet_id, true);
+  }
+  pump();
+}
+
+void Session::detach() {
+  client_ = nullptr;
+  disconnected_at_ms_ = broker_.clock().wallMs();
+  if (persistent_) {
+    // Everything QoS>0 that is pending is on disk too; let it be read back in order later
+    // instead of holding it in memory while the device is away.
+    uint64_t first_queued = 0;
+    for (auto& d : pending_)
+      if (d.queued) {
+        first_queued = d.msg->store_id;
+        break;
+      }
+    if (first_queued || backlog_) {
+      if (!backlog_) backlog_from_ = first_queued;
+      backlog_ = true;
+    }
+  }
+  size_t dropped = 0;
+  for (auto& d : pending_)
+    if (!d.queued) ++dropped;
+  if (dropped) Stats::add(broker_.stats().publish_dropped, dropped);
+  pending_.clear();
+}
+
+void Session::deliver(Delivery d) {
+  if (d.queued) {
+    // Queued deliveries arrive in store-id order. Those below live_from_ were read from disk.
+    if (backlog_ || d.msg->store_id < live_from_) return;
+  }
+  if (!client_ && !d.queued) {
+    // QoS 0 (or a clean-session copy) to an offline session is not kept.
+    Stats::add(broker_.stats().publish_dropped);
+    return;
+  }
+  const auto& cfg = broker_.config();
+  if (pending_.size() >= cfg.max_queued_in_memory) {
+    if (d.queued) {
+      // Fall back to reading from disk from this message on.
+      backlog_ = true;
+      backlog_from_ = d.msg->store_id;
+      return;
+    }
+    if (d.qos == 0 || pending_.size() >= cfg.max_queued_clean) {
+      Stats::add(broker_.stats().publish_dropped);
+      return;
+    }
+  }
+  pending_.push_back(std::move(d));
+  pump();
+}
+
+void Session::pump() {
+  if (!client_) return;
+  Transport& t = client_->transport();
+  const size_t window =
+      std::min<size_t>(client_->clientReceiveMaximum(), broker_.config().max_inflight);
+  bool sent_any = false;
+  while (t.queuedBytes() < kHighWatermark) {
+    if (pending_.empty()) {
+      if (!backlog_ || !loadBacklogChunk()) break;
+      if (pending_.empty()) break;
+    }
+    Delivery& d = pending_.front();
+    if (d.qos > 0 && inflight_.size() >= window) break;
+    const int64_t now = broker_.clock().wallMs();
+    if (d.msg->expires_at_ms && d.msg->expires_at_ms <= now) {
+      // Message expiry ran out while it waited: it is not delivered (5.0 spec 3.3.2.3.3).
+      if (d.queued) broker_.ackQueued(client_id_, d.msg->store_id);
+      Stats::add(broker_.stats().publish_dropped);
+      pending_.pop_front();
+      continue;
+    }
+    if (d.qos == 0) {
+      send(d, 0, false);
+    } else {
+      Inflight f{std::move(d), allocatePacketId(), false};
+      send(f.d, f.packet_id, false);
+      if (f.d.qos == 2 && f.d.queued)
+        broker_.persistQueueEntry(*this, f.d, f.packet_id, false);
+      inflight_.push_back(std::move(f));
+    }
+    pending_.pop_front();
+    sent_any = true;
+  }
+  if (sent_any) t.requestFlush();
+}
+
+bool Session::loadBacklogChunk() {
+  auto entries = broker_.store().loadQueue(client_id_, backlog_from_, kBacklogChunk);
+  for (auto& e : entries) {
+    backlog_from_ = e.msg_id + 1;
+    bool in_flight = false;
+    for (auto& f : inflight_)
+      if (f.d.queued && f.d.msg->store_id == e.msg_id) in_flight = true;
+    if (in_flight) continue;
+    auto stored = broker_.store().loadMessage(e.msg_id);
+    if (!stored) continue;  // deleted meanwhile (expired)
+    Delivery d;
+    d.msg = messageFromStored(*stored);
+    d.qos = e.qos;
+    d.retain = e.retain;
+    d.queued = true;
+    d.sub_id = e.subscription_id;
+    if (e.packet_id) {
+      // In flight before a restart: resend with its packet id (QoS 2 exactly-once needs it).
+      Inflight f{std::move(d), e.packet_id, e.pubrec_received};
+      if (pid_bits_.empty()) pid_bits_.assign(1024, 0);
+      pid_bits_[f.packet_id >> 6] |= 1ull << (f.packet_id & 63);
+      if (client_) {
+        if (f.pubrec)
+          sendPubrel(f.packet_id);
+        else
+          send(f.d, f.packet_id, true);
+      }
+      inflight_.push_back(std::move(f));
+      continue;
+    }
+    pending_.push_back(std::move(d));
+  }
+  if (entries.size() < kBacklogChunk) {
+    backlog_ = false;
+    live_from_ = backlog_from_;
+  }
+  return !entries.empty() || !backlog_;
+}
+
+void Session::send(Delivery& d, uint16_t packet_id, bool dup) {
+  Client* c = client_;
+  mqtt::Buffer& out = c->transport().output();
+  const Message& m = *d.msg;
+  const bool v5 = mqtt::isV5(c->version());
+  const size_t start = out.size();
+  bool alias_known = false;
+  const uint16_t alias = v5 ? c->outboundAlias(m.topic, alias_known) : 0;
+  const bool shared_ok = d.sub_id == 0 && !(v5 && m.expires_at_ms) && alias == 0;
+  const EncodedPublish* enc = shared_ok ? m.encoded[Message::variant(v5, d.qos, d.retain)].get()
+                                        : nullptr;
+  if (enc) {
+    out.insert(out.end(), enc->bytes.begin(), enc->bytes.end());
+    if (d.qos) mqtt::patchPacketId(out.data() + start + enc->packet_id_offset, packet_id);
+  } else {
+    std::vector<uint32_t> ids;
+    if (d.sub_id) {
+      ids.push_back(d.sub_id);
+      ids.insert(ids.end(), d.more_sub_ids.begin(), d.more_sub_ids.end());
+    }
+    EncodedPublish e = encodeMessage(m, c->version(), d.qos, d.retain, ids, alias, alias_known,
+                                     broker_.clock().wallMs());
+    out.insert(out.end(), e.bytes.begin(), e.bytes.end());
+    if (d.qos) mqtt::patchPacketId(out.data() + start + e.packet_id_offset, packet_id);
+  }
+  if (dup) out[start] |= 0x08;
+  const size_t size = out.size() - start;
+  if (c->clientMaximumPacketSize() && size > c->clientMaximumPacketSize()) {
+    // 5.0 3.1.2.11.4: a packet larger than the client's maximum is discarded as if sent.
+    out.resize(start);
+    Stats::add(broker_.stats().publish_dropped);
+    return;
+  }
+  Stats::add(broker_.stats().messages_sent);
+  Stats::add(broker_.stats().bytes_sent, size);
+}
+
+void Session::sendPubrel(uint16_t packet_id) {
+  mqtt::Ack a;
+  a.type = mqtt::PacketType::Pubrel;
+  a.packet_id = packet_id;
+  mqtt::encode(a, client_->version(), client_->transport().output());
+}
+
+uint16_t Session::allocatePacketId() {
+  if (pid_bits_.empty()) pid_bits_.assign(1024, 0);
+  for (int tries = 0; tries < 65535; ++tries) {
+    uint16_t id = next_pid_;
+    next_pid_ = next_pid_ == 65535 ? 1 : next_pid_ + 1;
+    uint64_t& word = pid_bits_[id >> 6];
+    const uint64_t bit = 1ull << (id & 63);
+    if (!(word & bit)) {
+      word |= bit;
+      return id;
+    }
+  }
+  return 0;  // unreachable: inflight is bounded by receive maximum (< 65535)
+}
+
+void Session::releasePacketId(uint16_t id) {
+  if (!pid_bits_.empty()) pid_bits_[id >> 6] &= ~(1ull << (id & 63));
+}
+
+std::deque<Session::Inflight>::iterator Session::findInflight(uint16_t packet_id) {
+  // Acks usually come in order, so this finds the front at once.
+  for (auto it = inflight_.begin(); it != inflight_.end(); ++it)
+    if (it->packet_id == packet_id) return it;
+  return inflight_.end();
+}
+
+void Session::complete(Inflight& f) {
+  releasePacketId(f.packet_id);
+  if (f.d.queued) broker_.ackQueued(client_id_, f.d.msg->store_id);
+}
+
+void Session::onPuback(uint16_t packet_id) {
+  auto it = findInflight(packet_id);
+  if (it == inflight_.end() || it->d.qos != 1) return;  // unknown id: ignore (spec allows)
+  complete(*it);
+  inflight_.erase(it);
+  pump();
+}
+
+void Session::onPubrec(uint16_t packet_id, bool failed) {
+  auto it = findInflight(packet_id);
+  if (it == inflight_.end() || it->d.qos != 2) {
+    // 5.0: answer an unknown PUBREC with PUBREL 0x92 so the client can clean up.
+    if (client_) {
+      mqtt::Ack a;
+      a.type = mqtt::PacketType::Pubrel;
+      a.packet_id = packet_id;
+      if (mqtt::isV5(client_->version())) a.reason = mqtt::Reason::PacketIdentifierNotFound;
+      mqtt::encode(a, client_->version(), client_->transport().output());
+    }
+    return;
+  }
+  if (failed) {  // 5.0: a PUBREC with an error reason ends the flow
+    complete(*it);
+    inflight_.erase(it);
+    pump();
+    return;
+  }
+  if (!it->pubrec) {
+    it->pubrec = true;
+    if (it->d.queued) broker_.persistQueueEntry(*this, it->d, packet_id, true);
+  }
+  if (client_) sendPubrel(packet_id);
+}
+
+void Session::onPubcomp(uint16_t packet_id) {
+  auto it = findInflight(packet_id);
+  if (it == inflight_.end() || it->d.qos != 2) return;
+  complete(*it);
+  inflight_.erase(it);
+  pump();
+}
+
+}  // namespace parley::core

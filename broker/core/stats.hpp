@@ -1,0 +1,31 @@
+// Broker-wide counters. Relaxed atomics: they are statistics, read by $SYS and metrics only.
+#pragma once
+#include <atomic>
+#include <cstdint>
+
+namespace parley::core {
+
+struct Stats {
+  std::atomic<uint64_t> clients_connected{0};
+  std::atomic<uint64_t> clients_total{0};       // persistent sessions incl. offline + connected
+  std::atomic<uint64_t> clients_maximum{0};
+  std::atomic<uint64_t> messages_received{0};   // PUBLISH from clients
+  std::atomic<uint64_t> messages_sent{0};       // PUBLISH to clients
+  std::atomic<uint64_t> publish_dropped{0};     // QoS 0 dropped on a full queue, expired, ...
+  std::atomic<uint64_t> bytes_received{0};
+  std::atomic<uint64_t> bytes_sent{0};
+  std::atomic<uint64_t> retained_count{0};
+  std::atomic<uint64_t> subscriptions{0};
+  std::atomic<uint64_t> protocol_errors{0};
+  std::atomic<uint64_t> store_errors{0};
+
+  static void add(std::atomic<uint64_t>& c, uint64_t n = 1) {
+    c.fetch_add(n, std::memory_order_relaxed);
+  }
+  static void sub(std::atomic<uint64_t>& c, uint64_t n = 1) {
+    c.fetch_sub(n, std::memory_order_relaxed);
+  }
+  static uint64_t get(const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); }
+};
+
+}  // namespace parley::core

@@ -1,0 +1,209 @@
+// Drives the broker core without sockets: a fake Transport per client that collects output, a
+// manual clock, and a single "event loop" whose posted work the test runs explicitly. The store is
+// the real RocksDB store in a temporary directory.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "broker.hpp"
+#include "client.hpp"
+#include "codec.hpp"
+#include "store.hpp"
+
+namespace parley::testing {
+
+class ManualClock : public core::Clock {
+ public:
+  int64_t nowMs() const override { return now_; }
+  int64_t wallMs() const override { return 1'700'000'000'000 + now_; }
+  void advance(int64_t ms) { now_ += ms; }
+
+ private:
+  int64_t now_ = 1000;
+};
+
+class QueueExecutor : public core::Executor {
+ public:
+  void post(std::function<void()> fn) override {
+    std::lock_guard lock(mu_);
+    q_.push_back(std::move(fn));
+  }
+  // Runs queued work until none is left.
+  size_t drain() {
+    size_t n = 0;
+    while (true) {
+      std::function<void()> fn;
+      {
+        std::lock_guard lock(mu_);
+        if (q_.empty()) return n;
+        fn = std::move(q_.front());
+        q_.pop_front();
+      }
+      fn();
+      ++n;
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::deque<std::function<void()>> q_;
+};
+
+class FakeTransport : public core::Transport {
+ public:
+  mqtt::Buffer& output() override { return out_; }
+  void requestFlush() override {}
+  void close() override { closed_ = true; }
+  size_t queuedBytes() const override { return 0; }
+  const std::string& peer() const override { return peer_; }
+
+  // Decodes and removes everything written so far.
+  std::vector<mqtt::Packet> take(mqtt::Version v) {
+    std::vector<mqtt::Packet> packets;
+    size_t pos = 0;
+    while (pos < out_.size()) {
+      mqtt::Bytes avail(out_.data() + pos, out_.size() - pos);
+      auto scan = mqtt::readFrame(avail, UINT32_MAX);
+      EXPECT_TRUE(scan.ok());
+      if (!scan || !scan->complete) break;
+      auto p = mqtt::decode(scan->frame, mqtt::Bytes(out_.data() + pos, scan->frame.total()), v);
+      EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().what);
+      if (!p) break;
+      // Publish views point into out_: copy the strings the tests look at.
+      if (auto* pub = std::get_if<mqtt::Publish>(&*p)) {
+        texts_.push_back(std::string(pub->topic));
+        pub->topic = texts_.back();
+        texts_.push_back(std::string(pub->payload));
+        pub->payload = texts_.back();
+      }
+      packets.push_back(std::move(*p));
+      pos += scan->frame.total();
+    }
+    out_.clear();
+    return packets;
+  }
+  bool closed() const { return closed_; }
+
+ private:
+  mqtt::Buffer out_;
+  bool closed_ = false;
+  std::string peer_ = "test";
+  std::deque<std::string> texts_;
+};
+
+// One fake connection: transport + core client.
+struct TestClient {
+  FakeTransport transport;
+  std::shared_ptr<core::Client> client;
+  mqtt::Version version = mqtt::Version::V311;
+};
+
+class CoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("parley-core-" + std::to_string(std::random_device{}()));
+    open();
+  }
+  void TearDown() override {
+    close();
+    std::filesystem::remove_all(dir_);
+  }
+  void open() {
+    store::StoreOptions o;
+    o.path = dir_.string();
+    o.durability = store::Durability::None;
+    store_ = store::openRocksDbStore(o);
+    broker_ = std::make_unique<core::Broker>(config_, *store_, clock_, 1);
+    broker_->setExecutors({&loop_});
+    core::Broker::setCurrentThread(0);
+    broker_->recover();
+  }
+  void close() {
+    clients_.clear();
+    settle();
+    broker_.reset();
+    store_.reset();
+  }
+  void restart() {
+    close();
+    open();
+  }
+  // Waits for the store's writer and runs everything posted back, until quiet.
+  void settle() {
+    for (int i = 0; i < 50; ++i) {
+      if (store_) store_->flush();
+      if (loop_.drain() == 0) return;
+    }
+  }
+
+  TestClient& connect(const std::string& id, mqtt::Version v = mqtt::Version::V311,
+                      bool clean = true, uint32_t expiry = 0, uint16_t keep_alive = 0) {
+    auto tc = std::make_unique<TestClient>();
+    tc->version = v;
+    tc->client = std::make_shared<core::Client>(*broker_, tc->transport);
+    mqtt::Connect c;
+    c.version = v;
+    c.client_id = id;
+    c.clean_start = clean;
+    c.keep_alive = keep_alive;
+    if (v == mqtt::Version::V5 && expiry) c.props.session_expiry_interval = expiry;
+    mqtt::Packet p = c;
+    tc->client->onPacket(p);
+    settle();
+    clients_.push_back(std::move(tc));
+    return *clients_.back();
+  }
+  void send(TestClient& tc, mqtt::Packet p) {
+    tc.client->onPacket(p);
+    settle();
+  }
+  void drop(TestClient& tc) {  // the socket died
+    tc.client->onConnectionLost();
+    settle();
+  }
+  void subscribe(TestClient& tc, const std::string& filter, uint8_t qos, uint16_t pid = 1) {
+    mqtt::Subscribe s;
+    s.packet_id = pid;
+    s.subscriptions.push_back({filter, {qos, false, false, 0}});
+    send(tc, s);
+  }
+  void publish(TestClient& tc, const std::string& topic, const std::string& payload, uint8_t qos,
+               uint16_t pid = 0, bool retain = false) {
+    mqtt::Publish p;
+    p.topic = topic;
+    p.payload = payload;
+    p.qos = qos;
+    p.packet_id = pid;
+    p.retain = retain;
+    send(tc, p);
+  }
+
+  core::BrokerConfig config_;
+  ManualClock clock_;
+  QueueExecutor loop_;
+  std::filesystem::path dir_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<core::Broker> broker_;
+  std::vector<std::unique_ptr<TestClient>> clients_;
+};
+
+template <class T>
+std::vector<T> only(const std::vector<mqtt::Packet>& ps) {
+  std::vector<T> out;
+  for (auto& p : ps)
+    if (auto* x = std::get_if<T>(&p)) out.push_back(*x);
+  return out;
+}
+
+}  // namespace parley::testing
