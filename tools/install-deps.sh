@@ -6,7 +6,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   clang libclang-rt-14-dev clang-format
   libboost-dev libboost-system-dev libboost-program-options-dev
-  librocksdb-dev libssl-dev libflatbuffers-dev flatbuffers-compiler
+  librocksdb-dev libssl-dev libjwt-dev libflatbuffers-dev flatbuffers-compiler
   libgtest-dev libgmock-dev
   libpaho-mqtt-dev libpaho-mqttpp-dev
   mosquitto mosquitto-clients nats-server

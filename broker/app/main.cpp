@@ -11,6 +11,7 @@
 #include <boost/program_options.hpp>
 
 #include "broker.hpp"
+#include "jwt_authenticator.hpp"
 #include "server.hpp"
 #include "store.hpp"
 
@@ -49,6 +50,8 @@ int main(int argc, char** argv) {
   std::string durability = "sync", config_file;
   size_t threads = std::max(1u, std::thread::hardware_concurrency());
   uint32_t max_packet = cfg.max_packet_size;
+  std::string auth_mode = "none", jwt_key_file;
+  auth::JwtOptions jwt;
 
   po::options_description desc(
       "parleyd — Parley MQTT 3.1.1/5.0 broker\n\nUsage: parleyd [options]\nOptions (a --config "
@@ -92,6 +95,11 @@ int main(int argc, char** argv) {
      "bytes in a topic name or filter")
     ("max-topic-levels", po::value(&cfg.max_topic_levels)->default_value(cfg.max_topic_levels),
      "levels in a topic name or filter")
+    ("auth", po::value(&auth_mode)->default_value("none"),
+     "none: accept every CONNECT (development; logged); jwt: user name = user id, password = JWT")
+    ("jwt-alg", po::value(&jwt.algorithm)->default_value("HS256"), "HS256, RS256 or ES256")
+    ("jwt-key-file", po::value(&jwt_key_file),
+     "HS256: file holding the shared secret; RS256/ES256: PEM public key")
     ("sys-interval", po::value(&cfg.sys_interval_s)->default_value(cfg.sys_interval_s),
      "seconds between $SYS statistics (0 = off)");
   // clang-format on
@@ -124,6 +132,24 @@ int main(int argc, char** argv) {
     SystemClock clock;
     core::Broker broker(cfg, *store, clock, threads);
     broker.recover();
+    std::unique_ptr<core::Authenticator> authenticator;
+    if (auth_mode == "jwt") {
+      std::ifstream kf(jwt_key_file, std::ios::binary);
+      if (!kf) throw std::runtime_error("cannot read --jwt-key-file '" + jwt_key_file + "'");
+      jwt.key.assign(std::istreambuf_iterator<char>(kf), {});
+      if (jwt.algorithm == "HS256")
+        while (!jwt.key.empty() && (jwt.key.back() == '\n' || jwt.key.back() == '\r'))
+          jwt.key.pop_back();
+      authenticator = std::make_unique<auth::JwtAuthenticator>(jwt);
+      broker.setAuthenticator(authenticator.get());
+      std::fprintf(stderr, "parleyd: JWT authentication (%s)\n", jwt.algorithm.c_str());
+    } else if (auth_mode == "none") {
+      std::fprintf(stderr,
+                   "parleyd: WARNING: authentication is off (--auth none): every CONNECT is "
+                   "accepted and the user name is trusted\n");
+    } else {
+      throw std::runtime_error("--auth must be none or jwt");
+    }
     net::Server server(broker, threads);
     server.listen(listen);
     std::fprintf(stderr, "parleyd: data in %s, durability %s\n", sopts.path.c_str(),

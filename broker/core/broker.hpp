@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "authenticator.hpp"
 #include "config.hpp"
 #include "message.hpp"
 #include "retained_tree.hpp"
@@ -53,6 +54,9 @@ class Broker {
 
   // --- wiring (start-up, before any connection) ---
   void setExecutors(std::vector<Executor*> executors) { executors_ = std::move(executors); }
+  // Not owned; must outlive the broker. Default: everyone is accepted.
+  void setAuthenticator(Authenticator* a) { auth_ = a ? a : &allow_all_; }
+  Authenticator& authenticator() { return *auth_; }
   // Loads persistent sessions, subscriptions and retained messages from the store.
   void recover();
 
@@ -160,6 +164,8 @@ class Broker {
   // publishing thread. Guarded by subs_mu_.
   std::unordered_map<topics::SubscriberId, std::string> persistent_names_;
   int64_t started_ms_ = 0;
+  AllowAllAuthenticator allow_all_;
+  Authenticator* auth_ = &allow_all_;
 
   friend class Session;
   friend std::shared_ptr<Message> messageFromStored(const store::Message&);

@@ -153,6 +153,18 @@ void Client::handleConnect(mqtt::Connect& c) {
   }
   client_id_ = c.client_id;
 
+  AuthResult auth = broker_.authenticator().authenticate(client_id_, c.username, c.password);
+  if (!auth.ok) {
+    std::fprintf(stderr, "parleyd: %s: client '%s' user '%s' refused: %s\n",
+                 transport_.peer().c_str(), client_id_.c_str(), c.username.value_or("").c_str(),
+                 auth.why.c_str());
+    sendConnackError(auth.reason);
+    finished_ = true;
+    transport_.close();
+    return;
+  }
+  user_ = std::move(auth.user);
+
   if (c.will) {
     if (!topics::isValidTopicName(c.will->topic)) {
       sendConnackError(v5 ? Reason::TopicNameInvalid : Reason::NotAuthorized);

@@ -38,6 +38,7 @@ class Client : public std::enable_shared_from_this<Client> {
   Transport& transport() { return transport_; }
   Session* session() const { return session_; }
   const std::string& clientId() const { return client_id_; }
+  const std::string& user() const { return user_; }
   uint16_t clientReceiveMaximum() const { return client_receive_max_; }
   uint32_t clientMaximumPacketSize() const { return client_max_packet_; }
 
@@ -73,6 +74,7 @@ class Client : public std::enable_shared_from_this<Client> {
   Transport& transport_;
   Session* session_ = nullptr;
   std::string client_id_;
+  std::string user_;  // authenticated user id ("" when anonymous)
   mqtt::Version version_ = mqtt::Version::V311;
   bool got_connect_ = false;
   bool finished_ = false;
