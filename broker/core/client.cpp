@@ -409,10 +409,10 @@ void Client::handleDisconnect(mqtt::Disconnect& d) {
 
 void Client::disconnect(Reason reason, const char* log_reason, bool publish_will) {
   if (finished_) return;
-  (void)log_reason;
   if (mqtt::isV5(version_) && got_connect_) {
     mqtt::Disconnect d;
     d.reason = reason;
+    if (log_reason && *log_reason) d.props.reason_string = log_reason;
     send(d);
   }
   finish(publish_will);
