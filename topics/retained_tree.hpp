@@ -53,7 +53,8 @@ class RetainedTree {
   }
 
   // Calls `fn(topic, value)` for every retained topic matching filter `filter` (not shared).
-  void match(std::string_view filter, const std::function<void(const std::string&, const T&)>& fn) const {
+  void match(std::string_view filter,
+             const std::function<void(const std::string&, const T&)>& fn) const {
     std::string path;
     matchAt(root_, filter, 0, path, true, fn);
   }

@@ -77,6 +77,9 @@ class SubscriptionTree {
 
   size_t size() const { return count_; }
 
+  // Number of tree nodes, the root included (1 when empty): shows pruning in tests and metrics.
+  size_t nodeCount() const;
+
  private:
   struct Node;
   std::unique_ptr<Node> root_;
