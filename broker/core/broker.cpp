@@ -101,7 +101,7 @@ void Broker::recover() {
     // The broker was down: count the session's absence from now if it was connected.
     s->setDisconnectedAtMs(rec.disconnected_at_ms ? rec.disconnected_at_ms : now);
     s->enterBacklogFrom(0);
-    for (uint16_t id : store_.loadInbound(rec.client_id)) s->inboundQos2().insert(id);
+    for (uint16_t id : store_.loadInbound(rec.client_id)) s->inboundQos2()[id] = true;
     by_name[rec.client_id] = s;
   }
   for (auto& sub : store_.loadSubscriptions()) {
@@ -180,20 +180,28 @@ Broker::SessionResult Broker::openSession(Client& client, const std::string& cli
                                           uint32_t expiry_interval, mqtt::Version version) {
   const size_t t = currentThread();
   ThreadState& ts = *threads_[t];
-  ts.wills.erase(client_id);  // a delayed will is cancelled by the session's return
 
   auto it = ts.sessions.find(client_id);
   if (it != ts.sessions.end() && it->second->client()) {
-    it->second->client()->takenOver();  // may destroy a non-persistent session
+    // May destroy a non-persistent session, and may schedule the old connection's delayed will.
+    it->second->client()->takenOver();
     it = ts.sessions.find(client_id);
+  }
+  // A delayed will is cancelled by a new connection for the session (5.0 3.1.2.5) — unless the
+  // session ends now (clean start), in which case the will goes out now.
+  if (auto w = ts.wills.find(client_id); w != ts.wills.end()) {
+    auto will = std::const_pointer_cast<Message>(w->second.msg);
+    ts.wills.erase(w);
+    if (clean_start) publishWill(std::move(will));
   }
   bool present = false;
   Session* s = nullptr;
   if (it != ts.sessions.end()) {
-    if (clean_start || it->second->persistent() != persistent) {
+    if (clean_start) {
       destroySession(ts, *it->second, true);
-      // (Resuming a persistent session as non-persistent starts afresh: session present 0.)
     } else {
+      // Resume (3.1.2-4), whatever expiry this connection asks for: the new expiry only governs
+      // what happens when it ends.
       s = it->second.get();
       present = true;
     }
@@ -231,6 +239,18 @@ void Broker::closeSession(Session& s) {
 
 void Broker::scheduleWill(const std::string& client_id, MessagePtr will, int64_t at_ms) {
   threads_[currentThread()]->wills[client_id] = PendingWill{std::move(will), at_ms};
+}
+
+Session* Broker::findSession(const std::string& client_id) {
+  ThreadState& ts = *threads_[currentThread()];
+  auto it = ts.sessions.find(client_id);
+  return it == ts.sessions.end() ? nullptr : it->second.get();
+}
+
+void Broker::publishWill(std::shared_ptr<Message> will) {
+  if (will->props.message_expiry_interval)
+    will->expires_at_ms = clock_.wallMs() + int64_t(*will->props.message_expiry_interval) * 1000;
+  publish(std::move(will), nullptr);
 }
 
 void Broker::registerClient(Client* c) {
@@ -282,7 +302,7 @@ bool Broker::unsubscribe(Session& s, const std::string& filter) {
 }
 
 void Broker::persistSubscriptions(Session& s, const std::vector<std::string>& filters,
-                                  std::function<void()> done) {
+                                  std::function<void(bool ok)> done) {
   store::WriteSet ws;
   for (auto& f : filters) {
     auto it = s.subscriptions().find(f);
@@ -295,7 +315,7 @@ void Broker::persistSubscriptions(Session& s, const std::vector<std::string>& fi
   const size_t t = currentThread();
   store_.commit(std::move(ws), [this, t, done = std::move(done)](const store::CommitResult& r) {
     if (!r.ok) logStoreError("subscription write");
-    post(t, done);
+    post(t, [done, ok = r.ok] { done(ok); });
   });
 }
 
@@ -374,16 +394,25 @@ void Broker::fillEncodings(Message& m, const std::vector<Target>& targets) {
   }
 }
 
-void Broker::publish(std::shared_ptr<Message> msg, std::function<void(bool ok)> on_durable,
-                     const Session* from, uint16_t inbound_qos2_id) {
+bool Broker::publish(std::shared_ptr<Message> msg, std::function<void(bool ok)> on_durable,
+                     const Session* from, uint16_t inbound_qos2_id, bool force_ordered) {
   std::vector<Target> targets;
   collectTargets(*msg, from ? from->id() : 0, targets);
   fillEncodings(*msg, targets);
 
-  store::WriteSet ws;
+  // One queue entry per session: a session matched twice (a plain and a shared subscription)
+  // gets its second copy live only.
   size_t queued = 0;
-  for (auto& t : targets)
-    if (!t.client_id.empty()) ++queued;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    if (targets[i].client_id.empty()) continue;
+    for (size_t j = 0; j < i; ++j)
+      if (targets[j].id == targets[i].id && !targets[j].client_id.empty()) {
+        targets[i].client_id.clear();
+        break;
+      }
+    if (!targets[i].client_id.empty()) ++queued;
+  }
+  store::WriteSet ws;
   if (queued) {
     ws.add(store::WriteSet::PutMessage{toStored(*msg)});
     for (auto& t : targets) {
@@ -396,8 +425,7 @@ void Broker::publish(std::shared_ptr<Message> msg, std::function<void(bool ok)> 
       ws.add(store::WriteSet::PutQueueEntry{std::move(e)});
     }
   }
-  // Retained $-topics ($SYS) live in memory only.
-  const bool retain_change = msg->retain && !msg->topic.empty() && msg->topic[0] != '$';
+  const bool retain_change = msg->retain;
   if (retain_change) {
     if (msg->payload.empty())
       ws.add(store::WriteSet::DeleteRetained{msg->topic});
@@ -408,30 +436,33 @@ void Broker::publish(std::shared_ptr<Message> msg, std::function<void(bool ok)> 
     ws.add(store::WriteSet::PutInbound{from->clientId(), inbound_qos2_id});
 
   const size_t origin = currentThread();
-  if (ws.empty()) {
+  if (ws.empty() && !force_ordered) {
     dispatch(msg, std::move(targets));
-    if (on_durable) on_durable(true);
-    return;
+    return false;
   }
-  ws.setNeedsSync(msg->qos > 0 || retain_change);
+  ws.setNeedsSync(!ws.empty() && (msg->qos > 0 || retain_change));
   // After commit() the message belongs to the completion: it sets the store id, publishes the
   // retained copy and hands the message to subscribers, all before anyone else can see it.
-  store_.commit(std::move(ws), [this, msg = std::move(msg), targets = std::move(targets), queued,
+  // The reference count is set under refs_mu_ held across commit(), so a session that reads the
+  // new queue entry from disk before the completion runs cannot acknowledge it too early.
+  std::unique_lock refs_lock(refs_mu_, std::defer_lock);
+  if (queued) refs_lock.lock();
+  const uint64_t id = store_.commit(std::move(ws), [this, msg = std::move(msg), targets = std::move(targets), queued,
                                 retain_change, origin,
                                 on_durable = std::move(on_durable)](
                                    const store::CommitResult& r) mutable {
     if (!r.ok) {
       logStoreError("publish");
       Stats::add(stats_.store_errors);
+      if (queued) {
+        std::lock_guard lock(refs_mu_);
+        refs_.erase(r.message_id);
+      }
       if (on_durable && origin < threads_.size())
         post(origin, [cb = std::move(on_durable)] { cb(false); });
       return;
     }
-    if (queued) {
-      msg->store_id = r.message_id;
-      std::lock_guard lock(refs_mu_);
-      refs_[r.message_id] = static_cast<uint32_t>(queued);
-    }
+    if (queued) msg->store_id = r.message_id;
     if (retain_change) {
       std::lock_guard lock(retained_mu_);
       if (msg->payload.empty())
@@ -448,6 +479,8 @@ void Broker::publish(std::shared_ptr<Message> msg, std::function<void(bool ok)> 
         on_durable(true);
     }
   });
+  if (queued) refs_[id] = static_cast<uint32_t>(queued);
+  return true;
 }
 
 void Broker::dispatch(const MessagePtr& msg, std::vector<Target> targets) {
@@ -555,7 +588,7 @@ void Broker::tick(size_t thread) {
     if (it->second.at_ms <= now) {
       auto m = std::const_pointer_cast<Message>(it->second.msg);
       it = ts.wills.erase(it);
-      publish(std::move(m), [](bool) {});
+      publishWill(std::move(m));
     } else {
       ++it;
     }
@@ -571,7 +604,7 @@ void Broker::tick(size_t thread) {
     if (w != ts.wills.end()) {  // the session ends before the will delay: send the will now
       auto m = std::const_pointer_cast<Message>(w->second.msg);
       ts.wills.erase(w);
-      publish(std::move(m), [](bool) {});
+      publishWill(std::move(m));
     }
     destroySession(ts, *s, true);
   }

@@ -91,15 +91,22 @@ class Broker {
   bool subscribe(Session& s, const std::string& filter, const topics::SubOptions& o);
   bool unsubscribe(Session& s, const std::string& filter);
   void persistSubscriptions(Session& s, const std::vector<std::string>& filters,
-                            std::function<void()> done);
+                            std::function<void(bool ok)> done);
   // Sends the retained messages matching `filter` to `s` (SUBSCRIBE).
   void sendRetained(Session& s, const std::string& filter, const topics::SubOptions& o);
 
-  // Routes a message. `on_durable` runs on the calling thread when the message (if it needed to
-  // be) is durable: the PUBACK/PUBREC goes out from there. `inbound_qos2` (client id, packet id)
-  // is persisted in the same write when the publisher's session is persistent.
-  void publish(std::shared_ptr<Message> msg, std::function<void(bool ok)> on_durable,
-               const Session* from = nullptr, uint16_t inbound_qos2_id = 0);
+  // Routes a message. If it must be written first (or `force_ordered`: an earlier message of the
+  // same publisher is still in the store queue), returns true and later runs `on_durable` on the
+  // calling thread — the PUBACK/PUBREC goes out from there. Otherwise delivers at once, returns
+  // false and does not call `on_durable`. `inbound_qos2_id` is persisted in the same write when
+  // the publisher's session is persistent.
+  bool publish(std::shared_ptr<Message> msg, std::function<void(bool ok)> on_durable,
+               const Session* from = nullptr, uint16_t inbound_qos2_id = 0,
+               bool force_ordered = false);
+  // A will: its message expiry starts now, when it is published (5.0 3.1.3.2.4).
+  void publishWill(std::shared_ptr<Message> will);
+  // The session of `client_id` if it lives on the calling thread.
+  Session* findSession(const std::string& client_id);
 
   // Queue-entry bookkeeping from sessions (home thread).
   void ackQueued(const std::string& client_id, uint64_t store_id);

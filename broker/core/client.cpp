@@ -258,10 +258,14 @@ void Client::handlePublish(mqtt::Publish& p) {
     }
   }
 
-  if (p.qos == 2 && session_->inboundQos2().count(p.packet_id)) {
-    // A retransmission of a QoS 2 PUBLISH we already own: acknowledge, do not route again.
-    send(mqtt::Ack{mqtt::PacketType::Pubrec, p.packet_id, Reason::Success, {}});
-    return;
+  if (p.qos == 2) {
+    auto it = session_->inboundQos2().find(p.packet_id);
+    if (it != session_->inboundQos2().end()) {
+      // A retransmission of a QoS 2 PUBLISH we already own: never route it again. Acknowledge it
+      // only once the original is durable; until then its completion sends the PUBREC.
+      if (it->second) send(mqtt::Ack{mqtt::PacketType::Pubrec, p.packet_id, Reason::Success, {}});
+      return;
+    }
   }
   if (p.qos > 0) {
     if (inbound_inflight_ >= cfg.receive_maximum && v5)
@@ -285,38 +289,65 @@ void Client::handlePublish(mqtt::Publish& p) {
 
   const uint8_t qos = p.qos;
   const uint16_t pid = p.packet_id;
-  if (qos == 2) session_->inboundQos2().insert(pid);
+  if (qos == 2) session_->inboundQos2()[pid] = false;
   std::weak_ptr<Client> self = weak_from_this();
-  broker_.publish(
-      std::move(msg),
-      [self, qos, pid](bool ok) {
-        auto c = self.lock();
-        if (!c || c->finished_) return;
-        c->inboundDone();
-        if (qos == 0) return;
-        const bool cv5 = mqtt::isV5(c->version_);
-        mqtt::Ack a{qos == 1 ? mqtt::PacketType::Puback : mqtt::PacketType::Pubrec, pid,
-                    Reason::Success, {}};
-        if (!ok) {
-          if (!cv5) {
-            // 3.1.1 has no way to refuse: withhold the ack and drop the connection; the client
-            // resends after reconnecting.
-            c->disconnect(Reason::UnspecifiedError, "store write failed", true);
-            return;
-          }
-          a.reason = Reason::UnspecifiedError;
-          if (qos == 2) c->session_->inboundQos2().erase(pid);
-        }
-        c->send(a);
-        c->transport_.requestFlush();
-      },
-      session_, qos == 2 ? pid : 0);
+  std::function<void(bool)> on_durable;
+  if (qos == 2) {
+    // QoS 2: the packet id belongs to the session, not this connection — a reconnected client
+    // may be waiting for the PUBREC — so the completion finds the session by client id.
+    on_durable = [this_broker = &broker_, self, id = client_id_, pid](bool ok) {
+      if (auto c = self.lock()) c->ordered_pending_--;
+      Session* s = this_broker->findSession(id);
+      if (!s) return;
+      auto it = s->inboundQos2().find(pid);
+      if (it == s->inboundQos2().end()) return;
+      Client* c = s->client();
+      if (ok) {
+        it->second = true;
+      } else {
+        s->inboundQos2().erase(it);
+      }
+      if (!c || c->finished_) return;
+      if (!ok && !mqtt::isV5(c->version_)) {
+        c->disconnect(Reason::UnspecifiedError, "store write failed", true);
+        return;
+      }
+      if (!ok) c->inboundDone();  // the flow ends here for this packet id
+      c->send(mqtt::Ack{mqtt::PacketType::Pubrec, pid,
+                        ok ? Reason::Success : Reason::UnspecifiedError, {}});
+      c->transport_.requestFlush();
+    };
+  } else {
+    on_durable = [self, qos, pid](bool ok) {
+      auto c = self.lock();
+      if (!c) return;
+      c->ordered_pending_--;
+      if (c->finished_ || qos == 0) return;
+      c->inboundDone();
+      if (!ok && !mqtt::isV5(c->version_)) {
+        // 3.1.1 has no way to refuse: withhold the ack and drop the connection; the client
+        // resends after reconnecting.
+        c->disconnect(Reason::UnspecifiedError, "store write failed", true);
+        return;
+      }
+      c->send(mqtt::Ack{mqtt::PacketType::Puback, pid,
+                        ok ? Reason::Success : Reason::UnspecifiedError, {}});
+      c->transport_.requestFlush();
+    };
+  }
+  ordered_pending_++;
+  // While an earlier PUBLISH of ours waits in the store queue, later ones queue behind it even
+  // if they need no write, so subscribers see them in the order sent (4.6).
+  if (!broker_.publish(std::move(msg), on_durable, session_, qos == 2 ? pid : 0,
+                       ordered_pending_ > 1))
+    on_durable(true);
 }
 
 void Client::handlePubrel(uint16_t packet_id) {
   mqtt::Ack a{mqtt::PacketType::Pubcomp, packet_id, Reason::Success, {}};
   if (session_->inboundQos2().erase(packet_id)) {
     broker_.persistInboundDone(*session_, packet_id);
+    inboundDone();
   } else if (mqtt::isV5(version_)) {
     a.reason = Reason::PacketIdentifierNotFound;
   }
@@ -364,9 +395,20 @@ void Client::handleSubscribe(mqtt::Subscribe& s) {
   std::vector<std::string> filters;
   for (auto& g : granted) filters.push_back(g.filter);
   std::weak_ptr<Client> self = weak_from_this();
-  auto finish_subscribe = [self, ack = std::move(ack), granted = std::move(granted)]() {
+  auto finish_subscribe = [self, ack = std::move(ack), granted = std::move(granted)](
+                              bool ok) mutable {
     auto c = self.lock();
     if (!c || c->finished_) return;
+    if (!ok) {
+      // Not durable, so not granted: undo and say so (a persistent subscription that would
+      // vanish on restart is worse than a refused one).
+      for (auto& g : granted) c->broker_.unsubscribe(*c->session_, g.filter);
+      for (auto& r : ack.reasons)
+        if (static_cast<uint8_t>(r) < 0x80) r = Reason::UnspecifiedError;
+      c->send(ack);
+      c->transport_.requestFlush();
+      return;
+    }
     c->send(ack);
     for (auto& g : granted) {
       // Retain handling 0: always send retained; 1: only for a new subscription; 2: never.
@@ -381,7 +423,7 @@ void Client::handleSubscribe(mqtt::Subscribe& s) {
     broker_.persistSubscriptions(*session_, filters, std::move(finish_subscribe));
   }
   else
-    finish_subscribe();
+    finish_subscribe(true);
 }
 
 void Client::handleUnsubscribe(mqtt::Unsubscribe& u) {
@@ -399,10 +441,10 @@ void Client::handleDisconnect(mqtt::Disconnect& d) {
     const uint32_t e = *d.props.session_expiry_interval;
     if (session_->expiryInterval() == 0 && e != 0)
       return protocolError(Reason::ProtocolError, "session expiry set at DISCONNECT");
-    session_->setExpiryInterval(e);
+    session_->setExpiryInterval(std::min(e, broker_.config().max_session_expiry));
   }
-  // A normal DISCONNECT discards the will; 5.0 reason 0x04 asks for it to be sent.
-  const bool with_will = d.reason == Reason::DisconnectWithWill;
+  // Only reason 0x00 (normal disconnection) discards the will (5.0 3.14.4; 3.1.1 has no reason).
+  const bool with_will = d.reason != Reason::Success;
   finish(with_will);
   transport_.close();
 }
@@ -471,15 +513,12 @@ void Client::finish(bool publish_will) {
     m->props = will_->props;
     m->props.will_delay_interval.reset();
     m->publisher = client_id_;
-    if (m->props.message_expiry_interval)
-      m->expires_at_ms =
-          broker_.clock().wallMs() + int64_t(*m->props.message_expiry_interval) * 1000;
     uint32_t delay = will_->props.will_delay_interval.value_or(0);
     if (delay > session_->expiryInterval()) delay = session_->expiryInterval();
     if (delay > 0 && session_->persistent())
       broker_.scheduleWill(client_id_, std::move(m), broker_.clock().nowMs() + int64_t(delay) * 1000);
     else
-      broker_.publish(std::move(m), [](bool) {});
+      broker_.publishWill(std::move(m));
   }
   will_.reset();
   Session* s = session_;

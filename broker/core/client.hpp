@@ -52,6 +52,7 @@ class Client : public std::enable_shared_from_this<Client> {
   // when none can be used; `known` tells whether the client already has the mapping (then the
   // topic may be left out of the PUBLISH).
   uint16_t outboundAlias(const std::string& topic, bool& known);
+  void forgetAlias(const std::string& topic) { outbound_aliases_.erase(topic); }
 
   // Packet ids the client may use for QoS>0 that the broker has not yet answered.
   void inboundDone() {
@@ -83,7 +84,8 @@ class Client : public std::enable_shared_from_this<Client> {
   uint16_t client_receive_max_ = 65535;
   uint32_t client_max_packet_ = 0;  // 0 = no limit
   uint16_t client_topic_alias_max_ = 0;
-  uint32_t inbound_inflight_ = 0;  // QoS>0 PUBLISHes not yet acknowledged by us
+  uint32_t inbound_inflight_ = 0;  // QoS 1 awaiting PUBACK, QoS 2 awaiting PUBREL (receive max)
+  uint32_t ordered_pending_ = 0;   // our PUBLISHes still in the store queue (keeps topic order)
   std::unordered_map<uint16_t, std::string> inbound_aliases_;
   std::unordered_map<std::string, uint16_t> outbound_aliases_;
   std::optional<mqtt::Will> will_;

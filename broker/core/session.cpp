@@ -43,10 +43,10 @@ void Session::detach() {
         first_queued = d.msg->store_id;
         break;
       }
-    if (first_queued || backlog_) {
-      if (!backlog_) backlog_from_ = first_queued;
-      backlog_ = true;
-    }
+    // pending_ holds entries below backlog_from_ (read from disk, or live ones before the
+    // overflow): reading must restart from the first of them, or they would be skipped.
+    if (first_queued) backlog_from_ = first_queued;
+    if (first_queued || backlog_) backlog_ = true;
   }
   size_t dropped = 0;
   for (auto& d : pending_)
@@ -107,10 +107,13 @@ void Session::pump() {
       send(d, 0, false);
     } else {
       Inflight f{std::move(d), allocatePacketId(), false};
-      send(f.d, f.packet_id, false);
-      if (f.d.qos == 2 && f.d.queued)
-        broker_.persistQueueEntry(*this, f.d, f.packet_id, false);
-      inflight_.push_back(std::move(f));
+      if (!send(f.d, f.packet_id, false)) {
+        complete(f);  // discarded as too large: behave as if delivered
+      } else {
+        if (f.d.qos == 2 && f.d.queued)
+          broker_.persistQueueEntry(*this, f.d, f.packet_id, false);
+        inflight_.push_back(std::move(f));
+      }
     }
     pending_.pop_front();
     sent_any = true;
@@ -140,10 +143,12 @@ bool Session::loadBacklogChunk() {
       if (pid_bits_.empty()) pid_bits_.assign(1024, 0);
       pid_bits_[f.packet_id >> 6] |= 1ull << (f.packet_id & 63);
       if (client_) {
-        if (f.pubrec)
+        if (f.pubrec) {
           sendPubrel(f.packet_id);
-        else
-          send(f.d, f.packet_id, true);
+        } else if (!send(f.d, f.packet_id, true)) {
+          complete(f);
+          continue;
+        }
       }
       inflight_.push_back(std::move(f));
       continue;
@@ -157,7 +162,7 @@ bool Session::loadBacklogChunk() {
   return !entries.empty() || !backlog_;
 }
 
-void Session::send(Delivery& d, uint16_t packet_id, bool dup) {
+bool Session::send(Delivery& d, uint16_t packet_id, bool dup) {
   Client* c = client_;
   mqtt::Buffer& out = c->transport().output();
   const Message& m = *d.msg;
@@ -187,11 +192,13 @@ void Session::send(Delivery& d, uint16_t packet_id, bool dup) {
   if (c->clientMaximumPacketSize() && size > c->clientMaximumPacketSize()) {
     // 5.0 3.1.2.11.4: a packet larger than the client's maximum is discarded as if sent.
     out.resize(start);
+    if (alias && !alias_known) c->forgetAlias(m.topic);  // the client never learned it
     Stats::add(broker_.stats().publish_dropped);
-    return;
+    return false;
   }
   Stats::add(broker_.stats().messages_sent);
   Stats::add(broker_.stats().bytes_sent, size);
+  return true;
 }
 
 void Session::sendPubrel(uint16_t packet_id) {

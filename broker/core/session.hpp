@@ -18,7 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 #include "message.hpp"
@@ -66,8 +66,9 @@ class Session {
   void onPubrec(uint16_t packet_id, bool failed);
   void onPubcomp(uint16_t packet_id);
 
-  // QoS 2 packet ids received from the client and not yet released (PUBREL).
-  std::unordered_set<uint16_t>& inboundQos2() { return inbound_qos2_; }
+  // QoS 2 packet ids received from the client and not yet released (PUBREL), with whether the
+  // message is durable yet (only then may a retransmission be answered with PUBREC).
+  std::unordered_map<uint16_t, bool>& inboundQos2() { return inbound_qos2_; }
 
   std::map<std::string, topics::SubOptions, std::less<>>& subscriptions() { return subs_; }
 
@@ -88,7 +89,9 @@ class Session {
     uint16_t packet_id = 0;
     bool pubrec = false;
   };
-  void send(Delivery& d, uint16_t packet_id, bool dup);
+  // Writes the PUBLISH; false if it was discarded for exceeding the client's maximum packet
+  // size (5.0 3.1.2.11.4: then it counts as delivered).
+  bool send(Delivery& d, uint16_t packet_id, bool dup);
   void sendPubrel(uint16_t packet_id);
   bool loadBacklogChunk();
   uint16_t allocatePacketId();
@@ -108,7 +111,7 @@ class Session {
   std::deque<Inflight> inflight_;  // in send order
   std::vector<uint64_t> pid_bits_;  // packet ids in use; allocated on first QoS>0 send
   uint16_t next_pid_ = 1;
-  std::unordered_set<uint16_t> inbound_qos2_;
+  std::unordered_map<uint16_t, bool> inbound_qos2_;
   bool backlog_ = false;
   uint64_t backlog_from_ = 0;  // next store id to read while in backlog mode
   uint64_t live_from_ = 0;     // queued live deliveries below this were already read from disk
