@@ -25,6 +25,27 @@ class Authenticator {
                                   const std::optional<std::string>& password) = 0;
 };
 
+// Authorizer: may this client publish to / subscribe to this topic? Called on the connection's
+// thread for every PUBLISH and SUBSCRIBE filter, so implementations must be fast and
+// thread-safe. Chat topics (conv/...) keep their own membership rules on top of this.
+struct ClientIdentity {
+  std::string_view client_id;
+  std::string_view user;  // "" when anonymous
+};
+
+class Authorizer {
+ public:
+  virtual ~Authorizer() = default;
+  virtual bool canPublish(const ClientIdentity& who, std::string_view topic) = 0;
+  virtual bool canSubscribe(const ClientIdentity& who, std::string_view filter) = 0;
+};
+
+class AllowAllAuthorizer final : public Authorizer {
+ public:
+  bool canPublish(const ClientIdentity&, std::string_view) override { return true; }
+  bool canSubscribe(const ClientIdentity&, std::string_view) override { return true; }
+};
+
 // Accepts everyone; the user is the user name (or empty). The default for plain MQTT on a
 // loopback listener, and the explicit "development mode" of the chat layer.
 class AllowAllAuthenticator final : public Authenticator {

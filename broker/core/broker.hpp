@@ -57,6 +57,8 @@ class Broker {
   // Not owned; must outlive the broker. Default: everyone is accepted.
   void setAuthenticator(Authenticator* a) { auth_ = a ? a : &allow_all_; }
   Authenticator& authenticator() { return *auth_; }
+  void setAuthorizer(Authorizer* a) { authz_ = a ? a : &allow_all_authz_; }
+  Authorizer& authorizer() { return *authz_; }
   // Loads persistent sessions, subscriptions and retained messages from the store.
   void recover();
 
@@ -173,6 +175,8 @@ class Broker {
   int64_t started_ms_ = 0;
   AllowAllAuthenticator allow_all_;
   Authenticator* auth_ = &allow_all_;
+  AllowAllAuthorizer allow_all_authz_;
+  Authorizer* authz_ = &allow_all_authz_;
 
   friend class Session;
   friend std::shared_ptr<Message> messageFromStored(const store::Message&);

@@ -258,6 +258,16 @@ void Client::handlePublish(mqtt::Publish& p) {
     }
   }
 
+  if (!broker_.authorizer().canPublish({client_id_, user_}, topic)) {
+    // Refused: 5.0 says so in the ack; 3.1.1 has no refusal, so the ack is sent and the
+    // message dropped (as other brokers do). Logged either way.
+    std::fprintf(stderr, "parleyd: client '%s' user '%s': publish to '%.*s' not authorized\n",
+                 client_id_.c_str(), user_.c_str(), int(topic.size()), topic.data());
+    const Reason r = v5 ? Reason::NotAuthorized : Reason::Success;
+    if (p.qos == 1) send(mqtt::Ack{mqtt::PacketType::Puback, p.packet_id, r, {}});
+    if (p.qos == 2) send(mqtt::Ack{mqtt::PacketType::Pubrec, p.packet_id, r, {}});
+    return;
+  }
   if (p.qos == 2) {
     auto it = session_->inboundQos2().find(p.packet_id);
     if (it != session_->inboundQos2().end()) {
@@ -374,6 +384,10 @@ void Client::handleSubscribe(mqtt::Subscribe& s) {
     if (!topics::isValidSubscriptionFilter(f) || f.size() > cfg.max_topic_length ||
         topics::levelCount(f) > cfg.max_topic_levels) {
       r = v5 ? Reason::TopicFilterInvalid : Reason::UnspecifiedError;
+    } else if (!broker_.authorizer().canSubscribe({client_id_, user_}, f)) {
+      std::fprintf(stderr, "parleyd: client '%s' user '%s': subscribe to '%s' not authorized\n",
+                   client_id_.c_str(), user_.c_str(), f.c_str());
+      r = v5 ? Reason::NotAuthorized : Reason::UnspecifiedError;
     } else if (v5 && sub.options.no_local && topics::isShared(f)) {
       return protocolError(Reason::ProtocolError, "no-local on a shared subscription");
     } else if (session_->subscriptions().size() >= cfg.max_subscriptions_per_client &&
