@@ -80,7 +80,11 @@ int main(int argc, char** argv) {
      "messages held in memory per session; beyond it a persistent session reads from disk and "
      "a clean session drops QoS 0")
     ("max-queued-clean", po::value(&cfg.max_queued_clean)->default_value(cfg.max_queued_clean),
-     "QoS 1/2 messages held for a clean (non-persistent) session before dropping (counted)")
+     "QoS 1/2 messages held for a clean (non-persistent) session; beyond it the session is "
+     "disconnected with reason 0x97 (counted), never silently thinned")
+    ("publisher-backlog-limit", po::value(&cfg.publisher_backlog_limit)->default_value(cfg.publisher_backlog_limit),
+     "deliveries of one publisher's messages waiting in memory before the broker stops reading "
+     "from it (backpressure instead of dropping)")
     ("topic-alias-maximum", po::value(&cfg.topic_alias_maximum)->default_value(cfg.topic_alias_maximum),
      "topic aliases a 5.0 client may use")
     ("max-keepalive", po::value(&cfg.max_keep_alive)->default_value(0),

@@ -29,6 +29,7 @@ void keepForwardedProps(mqtt::Properties& p) {
 
 Client::Client(Broker& broker, Transport& transport) : broker_(broker), transport_(transport) {
   last_rx_ms_ = broker_.clock().nowMs();
+  broker_config_publisher_backlog_limit_ = broker_.config().publisher_backlog_limit;
 }
 
 Client::~Client() = default;
@@ -172,7 +173,7 @@ void Client::handleConnect(mqtt::Connect& c) {
       transport_.close();
       return;
     }
-    will_ = std::move(c.will);
+    will_ = std::make_unique<mqtt::Will>(std::move(*c.will));
   }
 
   keep_alive_s_ = c.keep_alive;
@@ -289,6 +290,8 @@ void Client::handlePublish(mqtt::Publish& p) {
   msg->qos = p.qos;
   msg->retain = p.retain;
   msg->publisher = client_id_;
+  if (!backlog_) backlog_ = std::make_shared<std::atomic<int64_t>>(0);
+  msg->publisher_backlog = backlog_;
   if (v5) {
     msg->props = std::move(p.props);
     keepForwardedProps(msg->props);

@@ -5,6 +5,7 @@
 // session's home thread. Asynchronous completions (a store commit) reach it through a weak_ptr,
 // so a client that disconnected meanwhile is simply skipped.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -34,6 +35,11 @@ class Client : public std::enable_shared_from_this<Client> {
   void checkKeepAlive(int64_t now_ms);
 
   bool connected() const { return session_ != nullptr; }
+  // Backpressure: too many deliveries of this client's messages wait in session queues.
+  bool readPaused() const {
+    return backlog_ && backlog_->load(std::memory_order_relaxed) >
+                           int64_t(broker_config_publisher_backlog_limit_);
+  }
   mqtt::Version version() const { return version_; }
   Transport& transport() { return transport_; }
   Session* session() const { return session_; }
@@ -85,10 +91,12 @@ class Client : public std::enable_shared_from_this<Client> {
   uint32_t client_max_packet_ = 0;  // 0 = no limit
   uint16_t client_topic_alias_max_ = 0;
   uint32_t inbound_inflight_ = 0;  // QoS 1 awaiting PUBACK, QoS 2 awaiting PUBREL (receive max)
-  uint32_t ordered_pending_ = 0;   // our PUBLISHes still in the store queue (keeps topic order)
+  uint32_t ordered_pending_ = 0;
+  std::shared_ptr<std::atomic<int64_t>> backlog_;  // shared with this client's messages
+  uint32_t broker_config_publisher_backlog_limit_ = 0;   // our PUBLISHes still in the store queue (keeps topic order)
   std::unordered_map<uint16_t, std::string> inbound_aliases_;
   std::unordered_map<std::string, uint16_t> outbound_aliases_;
-  std::optional<mqtt::Will> will_;
+  std::unique_ptr<mqtt::Will> will_;  // rare, and large: not inline
   bool request_problem_info_ = true;
 };
 

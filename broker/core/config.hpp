@@ -13,7 +13,10 @@ struct BrokerConfig {
   uint16_t topic_alias_maximum = 64;         // aliases a 5.0 client may use towards us
   uint32_t max_queued_in_memory = 1000;      // per online session; beyond: persistent → disk
                                              // backlog, clean session QoS 0 dropped (counted)
-  uint32_t max_queued_clean = 10000;         // clean session QoS 1/2 in-memory queue bound
+  uint32_t max_queued_clean = 500000;        // clean session QoS 1/2 in-memory queue bound
+  // Deliveries of one publisher's messages allowed to wait in session queues in memory before
+  // the broker stops reading from that publisher (TCP then slows it down).
+  uint32_t publisher_backlog_limit = 256;
   uint32_t max_session_expiry = 0xFFFFFFFF;  // cap on what a client may ask for (seconds)
   uint16_t max_keep_alive = 0;               // 0 = accept the client's; else server keep-alive
   uint32_t keepalive_grace_percent = 150;    // spec: 1.5 × keep-alive

@@ -8,6 +8,7 @@
 // their own copy.
 #pragma once
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -32,6 +33,9 @@ struct Message {
   uint64_t store_id = 0;       // id in the store when persisted, else 0
   int64_t expires_at_ms = 0;   // wall clock; 0 = never
   std::string publisher;       // client id of the sender, for no-local ("" for the broker)
+  // The publishing connection's count of this message's deliveries waiting in session queues
+  // in memory: the connection stops reading while it is high (per-publisher backpressure).
+  std::shared_ptr<std::atomic<int64_t>> publisher_backlog;
 
   // [v5?][qos][retain]; filled before sharing, read-only afterwards.
   std::array<std::shared_ptr<const EncodedPublish>, 12> encoded;

@@ -9,7 +9,7 @@ namespace parley::core {
 
 namespace {
 // Stop writing to a socket that has this much unsent; resume when the writer drains it
-// (Client pumps again on every flush completion through Broker::tick and acks).
+// (the connection pumps the session again after every completed write).
 constexpr size_t kHighWatermark = 1 << 20;
 constexpr size_t kBacklogChunk = 256;
 }  // namespace
@@ -17,16 +17,37 @@ constexpr size_t kBacklogChunk = 256;
 Session::Session(Broker& broker, std::string client_id, topics::SubscriberId id, bool persistent)
     : broker_(broker), client_id_(std::move(client_id)), id_(id), persistent_(persistent) {}
 
+void Session::pushPending(Delivery d) {
+  if (d.msg->publisher_backlog) d.msg->publisher_backlog->fetch_add(1, std::memory_order_relaxed);
+  pending_.push_back(std::move(d));
+}
+
+Delivery Session::takePending() {
+  Delivery d = std::move(pending_.front());
+  pending_.pop_front();
+  if (d.msg->publisher_backlog) d.msg->publisher_backlog->fetch_sub(1, std::memory_order_relaxed);
+  return d;
+}
+
+void Session::clearPending() {
+  while (!pending_.empty()) takePending();
+}
+
 void Session::attach(Client* c) {
   client_ = c;
   disconnected_at_ms_ = 0;
   // Spec 4.4: on reconnect, resend unacknowledged PUBLISH (DUP set, same packet id) and PUBREL,
   // in their original order, before anything new.
-  for (auto& f : inflight_) {
-    if (f.pubrec)
+  for (size_t i = 0; i < inflight_.size();) {
+    Inflight& f = inflight_[i];
+    if (f.pubrec) {
       sendPubrel(f.packet_id);
-    else
-      send(f.d, f.packet_id, true);
+    } else if (!send(f.d, f.packet_id, true)) {
+      complete(f);
+      inflight_.erase(i);
+      continue;
+    }
+    ++i;
   }
   pump();
 }
@@ -34,25 +55,24 @@ void Session::attach(Client* c) {
 void Session::detach() {
   client_ = nullptr;
   disconnected_at_ms_ = broker_.clock().wallMs();
+  size_t dropped = 0;
+  uint64_t first_queued = 0;
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    const Delivery& d = pending_[i];
+    if (!d.queued)
+      ++dropped;
+    else if (!first_queued)
+      first_queued = d.msg->store_id;
+  }
   if (persistent_) {
-    // Everything QoS>0 that is pending is on disk too; let it be read back in order later
-    // instead of holding it in memory while the device is away.
-    uint64_t first_queued = 0;
-    for (auto& d : pending_)
-      if (d.queued) {
-        first_queued = d.msg->store_id;
-        break;
-      }
-    // pending_ holds entries below backlog_from_ (read from disk, or live ones before the
-    // overflow): reading must restart from the first of them, or they would be skipped.
+    // pending_ holds entries below backlog_from_ (read from disk, or live ones before an
+    // overflow): reading must restart from the first of them, or they would be skipped. The rest
+    // is on disk; the device's absence costs no memory.
     if (first_queued) backlog_from_ = first_queued;
     if (first_queued || backlog_) backlog_ = true;
   }
-  size_t dropped = 0;
-  for (auto& d : pending_)
-    if (!d.queued) ++dropped;
   if (dropped) Stats::add(broker_.stats().publish_dropped, dropped);
-  pending_.clear();
+  clearPending();
 }
 
 void Session::deliver(Delivery d) {
@@ -73,12 +93,19 @@ void Session::deliver(Delivery d) {
       backlog_from_ = d.msg->store_id;
       return;
     }
-    if (d.qos == 0 || pending_.size() >= cfg.max_queued_clean) {
+    if (d.qos == 0) {  // QoS 0 may be dropped under load (counted)
       Stats::add(broker_.stats().publish_dropped);
       return;
     }
+    if (pending_.size() >= cfg.max_queued_clean) {
+      // A clean session far behind even though its publishers are held back: it ends, with a
+      // reason, rather than silently losing messages or growing without bound.
+      Stats::add(broker_.stats().slow_consumers_disconnected);
+      if (client_) client_->disconnect(mqtt::Reason::QuotaExceeded, "slow consumer: queue full");
+      return;
+    }
   }
-  pending_.push_back(std::move(d));
+  pushPending(std::move(d));
   pump();
 }
 
@@ -88,19 +115,17 @@ void Session::pump() {
   const size_t window =
       std::min<size_t>(client_->clientReceiveMaximum(), broker_.config().max_inflight);
   bool sent_any = false;
-  while (t.queuedBytes() < kHighWatermark) {
+  while (client_ && t.queuedBytes() < kHighWatermark) {
     if (pending_.empty()) {
       if (!backlog_ || !loadBacklogChunk()) break;
       if (pending_.empty()) break;
     }
-    Delivery& d = pending_.front();
-    if (d.qos > 0 && inflight_.size() >= window) break;
-    const int64_t now = broker_.clock().wallMs();
-    if (d.msg->expires_at_ms && d.msg->expires_at_ms <= now) {
-      // Message expiry ran out while it waited: it is not delivered (5.0 spec 3.3.2.3.3).
+    if (pending_.front().qos > 0 && inflight_.size() >= window) break;
+    Delivery d = takePending();
+    if (d.msg->expires_at_ms && d.msg->expires_at_ms <= broker_.clock().wallMs()) {
+      // Message expiry ran out while it waited: it is not delivered (5.0 3.3.2.3.3).
       if (d.queued) broker_.ackQueued(client_id_, d.msg->store_id);
       Stats::add(broker_.stats().publish_dropped);
-      pending_.pop_front();
       continue;
     }
     if (d.qos == 0) {
@@ -110,15 +135,13 @@ void Session::pump() {
       if (!send(f.d, f.packet_id, false)) {
         complete(f);  // discarded as too large: behave as if delivered
       } else {
-        if (f.d.qos == 2 && f.d.queued)
-          broker_.persistQueueEntry(*this, f.d, f.packet_id, false);
+        if (f.d.qos == 2 && f.d.queued) broker_.persistQueueEntry(*this, f.d, f.packet_id, false);
         inflight_.push_back(std::move(f));
       }
     }
-    pending_.pop_front();
     sent_any = true;
   }
-  if (sent_any) t.requestFlush();
+  if (sent_any && client_) t.requestFlush();
 }
 
 bool Session::loadBacklogChunk() {
@@ -126,8 +149,8 @@ bool Session::loadBacklogChunk() {
   for (auto& e : entries) {
     backlog_from_ = e.msg_id + 1;
     bool in_flight = false;
-    for (auto& f : inflight_)
-      if (f.d.queued && f.d.msg->store_id == e.msg_id) in_flight = true;
+    for (size_t i = 0; i < inflight_.size(); ++i)
+      if (inflight_[i].d.queued && inflight_[i].d.msg->store_id == e.msg_id) in_flight = true;
     if (in_flight) continue;
     auto stored = broker_.store().loadMessage(e.msg_id);
     if (!stored) continue;  // deleted meanwhile (expired)
@@ -153,7 +176,7 @@ bool Session::loadBacklogChunk() {
       inflight_.push_back(std::move(f));
       continue;
     }
-    pending_.push_back(std::move(d));
+    pushPending(std::move(d));
   }
   if (entries.size() < kBacklogChunk) {
     backlog_ = false;
@@ -171,9 +194,10 @@ bool Session::send(Delivery& d, uint16_t packet_id, bool dup) {
   bool alias_known = false;
   const uint16_t alias = v5 ? c->outboundAlias(m.topic, alias_known) : 0;
   const bool shared_ok = d.sub_id == 0 && !(v5 && m.expires_at_ms) && alias == 0;
-  const EncodedPublish* enc = shared_ok ? m.encoded[Message::variant(v5, d.qos, d.retain)].get()
-                                        : nullptr;
+  const EncodedPublish* enc =
+      shared_ok ? m.encoded[Message::variant(v5, d.qos, d.retain)].get() : nullptr;
   if (enc) {
+    // The common case: copy the bytes encoded once for every subscriber, patch the packet id.
     out.insert(out.end(), enc->bytes.begin(), enc->bytes.end());
     if (d.qos) mqtt::patchPacketId(out.data() + start + enc->packet_id_offset, packet_id);
   } else {
@@ -225,13 +249,16 @@ uint16_t Session::allocatePacketId() {
 
 void Session::releasePacketId(uint16_t id) {
   if (!pid_bits_.empty()) pid_bits_[id >> 6] &= ~(1ull << (id & 63));
+  // Idle sessions give the 8 KiB of packet-id bits back.
+  if (inflight_.empty() || (inflight_.size() == 1 && inflight_[0].packet_id == id))
+    std::vector<uint64_t>().swap(pid_bits_);
 }
 
-std::deque<Session::Inflight>::iterator Session::findInflight(uint16_t packet_id) {
+size_t Session::findInflight(uint16_t packet_id) const {
   // Acks usually come in order, so this finds the front at once.
-  for (auto it = inflight_.begin(); it != inflight_.end(); ++it)
-    if (it->packet_id == packet_id) return it;
-  return inflight_.end();
+  for (size_t i = 0; i < inflight_.size(); ++i)
+    if (inflight_[i].packet_id == packet_id) return i;
+  return kNotFound;
 }
 
 void Session::complete(Inflight& f) {
@@ -240,16 +267,16 @@ void Session::complete(Inflight& f) {
 }
 
 void Session::onPuback(uint16_t packet_id) {
-  auto it = findInflight(packet_id);
-  if (it == inflight_.end() || it->d.qos != 1) return;  // unknown id: ignore (spec allows)
-  complete(*it);
-  inflight_.erase(it);
+  const size_t i = findInflight(packet_id);
+  if (i == kNotFound || inflight_[i].d.qos != 1) return;  // unknown id: ignore (spec allows)
+  complete(inflight_[i]);
+  inflight_.erase(i);
   pump();
 }
 
 void Session::onPubrec(uint16_t packet_id, bool failed) {
-  auto it = findInflight(packet_id);
-  if (it == inflight_.end() || it->d.qos != 2) {
+  const size_t i = findInflight(packet_id);
+  if (i == kNotFound || inflight_[i].d.qos != 2) {
     // 5.0: answer an unknown PUBREC with PUBREL 0x92 so the client can clean up.
     if (client_) {
       mqtt::Ack a;
@@ -260,24 +287,25 @@ void Session::onPubrec(uint16_t packet_id, bool failed) {
     }
     return;
   }
+  Inflight& f = inflight_[i];
   if (failed) {  // 5.0: a PUBREC with an error reason ends the flow
-    complete(*it);
-    inflight_.erase(it);
+    complete(f);
+    inflight_.erase(i);
     pump();
     return;
   }
-  if (!it->pubrec) {
-    it->pubrec = true;
-    if (it->d.queued) broker_.persistQueueEntry(*this, it->d, packet_id, true);
+  if (!f.pubrec) {
+    f.pubrec = true;
+    if (f.d.queued) broker_.persistQueueEntry(*this, f.d, packet_id, true);
   }
   if (client_) sendPubrel(packet_id);
 }
 
 void Session::onPubcomp(uint16_t packet_id) {
-  auto it = findInflight(packet_id);
-  if (it == inflight_.end() || it->d.qos != 2) return;
-  complete(*it);
-  inflight_.erase(it);
+  const size_t i = findInflight(packet_id);
+  if (i == kNotFound || inflight_[i].d.qos != 2) return;
+  complete(inflight_[i]);
+  inflight_.erase(i);
   pump();
 }
 

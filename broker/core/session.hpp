@@ -13,7 +13,6 @@
 // far behind a device falls, and nothing acknowledged to a publisher is dropped.
 #pragma once
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -22,6 +21,7 @@
 #include <vector>
 
 #include "message.hpp"
+#include "ring_queue.hpp"
 #include "packets.hpp"
 #include "subscription_tree.hpp"
 
@@ -94,10 +94,15 @@ class Session {
   bool send(Delivery& d, uint16_t packet_id, bool dup);
   void sendPubrel(uint16_t packet_id);
   bool loadBacklogChunk();
+  // pending_ goes through these so each publisher's count of queued deliveries stays exact.
+  void pushPending(Delivery d);
+  Delivery takePending();
+  void clearPending();
   uint16_t allocatePacketId();
   void releasePacketId(uint16_t id);
   void complete(Inflight& f);  // delivery finished: delete its queue entry
-  std::deque<Inflight>::iterator findInflight(uint16_t packet_id);
+  static constexpr size_t kNotFound = SIZE_MAX;
+  size_t findInflight(uint16_t packet_id) const;
 
   Broker& broker_;
   std::string client_id_;
@@ -107,8 +112,8 @@ class Session {
   mqtt::Version version_ = mqtt::Version::V311;
   Client* client_ = nullptr;
   std::map<std::string, topics::SubOptions, std::less<>> subs_;
-  std::deque<Delivery> pending_;
-  std::deque<Inflight> inflight_;  // in send order
+  RingQueue<Delivery> pending_;
+  RingQueue<Inflight> inflight_;  // in send order
   std::vector<uint64_t> pid_bits_;  // packet ids in use; allocated on first QoS>0 send
   uint16_t next_pid_ = 1;
   std::unordered_map<uint16_t, bool> inbound_qos2_;

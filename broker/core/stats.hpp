@@ -17,6 +17,8 @@ struct Stats {
   std::atomic<uint64_t> retained_count{0};
   std::atomic<uint64_t> subscriptions{0};
   std::atomic<uint64_t> protocol_errors{0};
+  std::atomic<uint64_t> slow_consumers_disconnected{0};  // clean sessions over max_queued_clean
+  std::atomic<uint64_t> publishers_paused{0};            // reads held back by backpressure
   std::atomic<uint64_t> store_errors{0};
 
   static void add(std::atomic<uint64_t>& c, uint64_t n = 1) {

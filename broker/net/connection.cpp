@@ -3,13 +3,15 @@
 #include <cstdio>
 
 #include "server.hpp"
+#include "stats.hpp"
+
+using parley::core::Stats;
 
 namespace parley::net {
 
 namespace asio = boost::asio;
 
 namespace {
-constexpr size_t kInitialRead = 512;     // enough for a CONNECT and small publishes
 constexpr size_t kIdleShrink = 16 * 1024;  // buffers above this are released when drained
 constexpr auto kConnectTimeout = std::chrono::seconds(10);
 }  // namespace
@@ -28,6 +30,7 @@ void Connection::start(std::vector<uint8_t> pending) {
   client_ = std::make_shared<core::Client>(server_.broker(), *this);
   boost::system::error_code ignored;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  socket_.non_blocking(true, ignored);
   // A socket that never sends CONNECT is closed (spec 3.1.4 allows a reasonable time).
   connect_timer_.expires_after(kConnectTimeout);
   std::weak_ptr<Connection> weak = shared_from_this();
@@ -37,53 +40,91 @@ void Connection::start(std::vector<uint8_t> pending) {
     std::fprintf(stderr, "parleyd: %s: no CONNECT within 10 s; closing\n", self->peer_.c_str());
     self->close();
   });
-  in_ = std::move(pending);
-  in_used_ = in_.size();
-  if (in_.size() < kInitialRead) in_.resize(kInitialRead);
-  if (in_used_ && !processInput()) return;
+  if (!pending.empty() && !consume(pending.data(), pending.size())) return;
   flush();
-  read();
+  // Read at once rather than wait: bytes may already be queued on a socket that just moved
+  // here, and their readiness edge was reported to the old thread's reactor.
+  readNow();
 }
 
-void Connection::read() {
-  if (closing_ || closed_) return;
-  if (in_used_ == in_.size()) in_.resize(in_.size() * 2);
-  socket_.async_read_some(asio::buffer(in_.data() + in_used_, in_.size() - in_used_),
-                          [self = shared_from_this()](const boost::system::error_code& ec,
-                                                      size_t n) { self->onRead(ec, n); });
-}
-
-void Connection::onRead(const boost::system::error_code& ec, size_t n) {
-  if (ec) {
-    lost();
-    return;
+void Connection::readNow() {
+  if (closing_ || closed_ || moved_) return;
+  // One scratch buffer per thread: handlers on a thread run one at a time, and nothing here
+  // keeps a pointer into it after consume() returns (the core copies what it keeps).
+  static thread_local std::vector<uint8_t> scratch(64 * 1024);
+  for (int budget = 0; budget < 8; ++budget) {
+    if (client_->readPaused()) {
+      Stats::add(server_.broker().stats().publishers_paused);
+      flush();
+      resumeLater();
+      return;
+    }
+    boost::system::error_code ec;
+    const size_t n = socket_.read_some(asio::buffer(scratch), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      flush();
+      waitReadable();  // same handler as the EAGAIN: no readiness edge can be missed
+      return;
+    }
+    if (ec) {
+      lost();
+      return;
+    }
+    if (!consume(scratch.data(), n)) return;
   }
-  in_used_ += n;
-  if (!processInput()) return;
+  // Budget spent: let other connections on this thread run, then continue.
   flush();
-  read();
+  asio::post(server_.context(thread_), [self = shared_from_this()] { self->readNow(); });
 }
 
-bool Connection::processInput() {
+void Connection::waitReadable() {
+  if (waiting_) return;
+  waiting_ = true;
+  socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                     [self = shared_from_this()](const boost::system::error_code& ec) {
+                       self->waiting_ = false;
+                       if (ec) {
+                         if (ec != asio::error::operation_aborted) self->lost();
+                         return;
+                       }
+                       self->readNow();
+                     });
+}
+
+void Connection::resumeLater() {
+  // Backpressure: this publisher's messages wait in too many session queues. Check again
+  // shortly; TCP flow control slows the client meanwhile.
+  connect_timer_.expires_after(std::chrono::milliseconds(2));
+  connect_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->readNow();
+  });
+}
+
+bool Connection::consume(const uint8_t* data, size_t len) {
+  // With a partial packet already buffered, append and decode from the connection's buffer.
+  if (!in_.empty()) {
+    in_.insert(in_.end(), data, data + len);
+    auto scan = mqtt::readFrame(mqtt::Bytes(in_.data(), in_.size()),
+                                server_.broker().config().max_packet_size);
+    if (scan && !scan->complete) return true;  // a large packet still arriving: keep appending
+    std::vector<uint8_t> buffered;
+    buffered.swap(in_);
+    return consume(buffered.data(), buffered.size());  // in_ is empty now: no recursion loop
+  }
   const uint32_t max_packet = server_.broker().config().max_packet_size;
   size_t pos = 0;
-  while (!closing_ && pos < in_used_) {
-    mqtt::Bytes avail(in_.data() + pos, in_used_ - pos);
+  while (!closing_ && pos < len) {
+    mqtt::Bytes avail(data + pos, len - pos);
     auto scan = mqtt::readFrame(avail, max_packet);
     if (!scan) {
       client_->onDecodeError(scan.error().reason, scan.error().what);
       close();
       return false;
     }
-    if (!scan->complete) {
-      const size_t need = scan->frame.header_size ? scan->frame.total() : 0;
-      if (need > in_.size()) in_.resize(need);  // a large packet: grow just enough
-      break;
-    }
+    if (!scan->complete) break;
     const mqtt::Frame frame = scan->frame;
-    mqtt::Bytes packet(in_.data() + pos, frame.total());
-    const mqtt::Version v = client_->version();
-    auto decoded = mqtt::decode(frame, packet, v);
+    mqtt::Bytes packet(data + pos, frame.total());
+    auto decoded = mqtt::decode(frame, packet, client_->version());
     if (!decoded) {
       client_->onDecodeError(decoded.error().reason, decoded.error().what);
       close();
@@ -95,17 +136,16 @@ bool Connection::processInput() {
         if (home != thread_ && !c->client_id.empty()) {
           // Continue on the session's home thread: hand over the socket and the unread bytes
           // (this CONNECT included) and stop here.
-          std::vector<uint8_t> rest(in_.begin() + static_cast<long>(pos),
-                                    in_.begin() + static_cast<long>(in_used_));
-          const bool v6 = socket_.local_endpoint().address().is_v6();
-          boost::system::error_code rec;
-          const int fd = socket_.release(rec);
+          std::vector<uint8_t> rest(data + pos, data + len);
+          boost::system::error_code ec;
+          const bool v6 = socket_.local_endpoint(ec).address().is_v6();
+          const int fd = socket_.release(ec);
           moved_ = true;
           closed_ = true;
           connect_timer_.cancel();
-          if (rec) {
+          if (ec) {
             std::fprintf(stderr, "parleyd: %s: cannot move socket: %s\n", peer_.c_str(),
-                         rec.message().c_str());
+                         ec.message().c_str());
             return false;
           }
           server_.adopt(home, fd, v6, std::move(rest), peer_);
@@ -118,15 +158,7 @@ bool Connection::processInput() {
     client_->onPacket(*decoded);
     pos += frame.total();
   }
-  // Keep the unread tail at the front of the buffer.
-  if (pos) {
-    std::memmove(in_.data(), in_.data() + pos, in_used_ - pos);
-    in_used_ -= pos;
-  }
-  if (in_used_ == 0 && in_.size() > kIdleShrink) {
-    in_.resize(kInitialRead);
-    in_.shrink_to_fit();
-  }
+  if (pos < len && !closing_) in_.assign(data + pos, data + len);  // an incomplete packet
   return !closing_;
 }
 

@@ -2,8 +2,9 @@
 // to its core::Client, and writes what the core appended to output(). Implements
 // core::Transport.
 //
-// Buffers: the read buffer starts small and grows only as far as a packet needs, shrinking again
-// when idle (idle connections stay cheap). Output is double-buffered: one buffer is being written
+// Reading: the socket is non-blocking; a read goes into a per-thread scratch buffer and packets
+// are decoded straight from there. Only an incomplete packet's bytes are copied into the
+// connection's own buffer, so an idle connection holds no read buffer at all. Output is double-buffered: one buffer is being written
 // by the kernel while the core appends to the other; queuedBytes() is both, which the core uses
 // as the slow-reader watermark.
 //
@@ -40,11 +41,14 @@ class Connection : public core::Transport, public std::enable_shared_from_this<C
   const std::string& peer() const override { return peer_; }
 
  private:
-  void read();
-  void onRead(const boost::system::error_code& ec, size_t n);
-  // Decodes every whole packet in the buffer. Returns false if the connection moved thread or
-  // is closing.
-  bool processInput();
+  // Reads until the socket is drained (then waits for readability), the budget is spent (then
+  // yields to other connections), or the publisher is held back by backpressure.
+  void readNow();
+  void waitReadable();
+  void resumeLater();
+  // Decodes every whole packet of `len` bytes at `data`; keeps an incomplete tail in in_.
+  // Returns false if the connection moved thread or is closing.
+  bool consume(const uint8_t* data, size_t len);
   void flush();
   void shutdown();
   void lost();
@@ -54,8 +58,7 @@ class Connection : public core::Transport, public std::enable_shared_from_this<C
   boost::asio::ip::tcp::socket socket_;
   std::string peer_;
   std::shared_ptr<core::Client> client_;
-  std::vector<uint8_t> in_;
-  size_t in_used_ = 0;
+  std::vector<uint8_t> in_;  // an incomplete packet's bytes, if any
   mqtt::Buffer out_;
   mqtt::Buffer writing_;
   bool writing_now_ = false;
@@ -64,6 +67,7 @@ class Connection : public core::Transport, public std::enable_shared_from_this<C
   bool closed_ = false;
   bool moved_ = false;
   bool connected_ = false;  // CONNECT seen
+  bool waiting_ = false;    // an async_wait for readability is queued
   boost::asio::steady_timer connect_timer_;
 };
 
