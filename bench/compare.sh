@@ -6,7 +6,7 @@
 # table: median, spread (min–max) and the parley/peer ratio of each scenario's figures.
 #
 # Usage: bash bench/compare.sh            (see bench/README.md for the knobs below)
-#   BENCH_REPS=3  BENCH_DURATION=5  BENCH_SCENARIOS="pairs latency fanin fanout group idle catchup storm"
+#   BENCH_REPS=3  BENCH_DURATION=5  BENCH_SCENARIOS="pairs durable latency fanin fanout group idle catchup storm"
 #   BENCH_BROKERS="parleyd mosquitto nats flashmq"  BENCH_OUT=dir  PARLEYD=path  PARLEY_BENCH=path
 #   PARLEYD_THREADS=n  PARLEY_DURABILITY=sync|batched|none  FLASHMQ_BIN=path
 #   BENCH_LATENCY_RATE=half|<msgs/s>  BENCH_FANOUT_SUBSCRIBERS=2000  BENCH_IDLE_CONNECTIONS=10000
@@ -16,7 +16,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REPS=${BENCH_REPS:-3}
 DURATION=${BENCH_DURATION:-5}
-SCENARIOS=${BENCH_SCENARIOS:-"pairs latency fanin fanout group idle catchup storm"}
+SCENARIOS=${BENCH_SCENARIOS:-"pairs durable latency fanin fanout group idle catchup storm"}
 BROKERS=${BENCH_BROKERS:-"parleyd mosquitto nats flashmq"}
 PROTOCOL=${BENCH_PROTOCOL:-3.1.1}
 # "half": each broker's latency run is paced at half the pairs throughput it reached in the same
@@ -238,6 +238,7 @@ latency_rate() { # broker
 scenario_args() {
   case $1 in
     pairs) echo "pairs --pairs 10 --duration $DURATION" ;;
+    durable) echo "pairs --pairs 10 --persistent --duration $DURATION" ;;
     latency) echo "pairs --pairs 10 --rate $(latency_rate "$2") --duration $DURATION" ;;
     fanin) echo "fanin --publishers 100 --subscribers 1 --duration $DURATION" ;;
     fanout) echo "fanout --publishers 1 --subscribers $FANOUT_SUBSCRIBERS --rate 10 --duration $DURATION" ;;
@@ -252,7 +253,7 @@ scenario_args() {
 # Figures reported per scenario: json_key|label|scale (the value is divided by it).
 scenario_metrics() {
   case $1 in
-    pairs | fanin) printf '%s\n' "throughput_msgs_s|msgs/s (higher is better)|1" \
+    pairs | durable | fanin) printf '%s\n' "throughput_msgs_s|msgs/s (higher is better)|1" \
       "cpu_us_per_msg|broker CPU µs/msg (lower is better)|1" ;;
     latency) printf '%s\n' "lat_p50_us|p50 ms (lower is better)|1000" \
       "lat_p99_us|p99 ms (lower is better)|1000" "lat_p999_us|p99.9 ms (lower is better)|1000" ;;

@@ -62,6 +62,8 @@ int main(int argc, char** argv) {
      "seconds to wait for outstanding acks and deliveries after publishing stops")
     ("threads", po::value(&cfg.threads)->default_value(cfg.threads), "event-loop threads")
     ("pairs", po::value(&cfg.pairs)->default_value(cfg.pairs), "pairs: number of pairs")
+    ("persistent", po::bool_switch(&cfg.persistent),
+     "subscribers use persistent sessions (a durable broker stores every QoS>0 message)")
     ("publishers", po::value(&cfg.publishers),
      "fanin (default 100), fanout (default 1), catchup (default 4): publishers")
     ("subscribers", po::value(&cfg.subscribers),

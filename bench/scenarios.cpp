@@ -241,8 +241,15 @@ bool runSteady(const BenchConfig& cfg, const Topology& topo, Report& r) {
   const int nloops = std::clamp<int>(cfg.threads, 1, static_cast<int>(topo.clients.size()));
   ctl.rate_per_loop = cfg.rate / nloops;
   LoopThreads lt(cfg, ctl, nloops);
-  for (size_t i = 0; i < topo.clients.size(); ++i)
-    lt.loops[i % lt.loops.size()]->add(topo.clients[i]);
+  for (size_t i = 0; i < topo.clients.size(); ++i) {
+    ClientSpec c = topo.clients[i];
+    if (cfg.persistent && !c.filters.empty()) {
+      c.clean = false;
+      c.session_expiry = 3600;
+    }
+    lt.loops[i % lt.loops.size()]->add(c);
+  }
+  r.setInt("persistent", cfg.persistent ? 1 : 0);
   r.setInt("publishers", topo.publishers);
   r.setInt("subscribers", topo.subscribers);
   r.set("rate_target", cfg.rate);

@@ -32,6 +32,9 @@ struct BenchConfig {
   double catchup_timeout_s = 120;
   int storm_concurrency = 64;  // per loop
   pid_t broker_pid = 0;
+  // Subscribers use persistent sessions (clean session 0 / session expiry): a durable broker
+  // must then store every QoS>0 message before acknowledging it.
+  bool persistent = false;
 };
 
 // Runs cfg.scenario; returns false (with "error" set in the report) when it could not run.
