@@ -88,7 +88,8 @@ int main(int argc, char** argv) {
     ("topic-alias-maximum", po::value(&cfg.topic_alias_maximum)->default_value(cfg.topic_alias_maximum),
      "topic aliases a 5.0 client may use")
     ("max-keepalive", po::value(&cfg.max_keep_alive)->default_value(0),
-     "cap on client keep-alive, seconds (0 = accept the client's; 5.0 clients are told)")
+     "cap on client keep-alive, seconds (0 = accept the client's). Applied to 5.0 clients, which "
+     "are told (server keep-alive); 3.1.1 has no way to tell a client, so it is not applied there")
     ("keepalive-grace-percent", po::value(&cfg.keepalive_grace_percent)->default_value(150),
      "disconnect after this % of the keep-alive without a packet")
     ("max-session-expiry", po::value(&cfg.max_session_expiry)->default_value(cfg.max_session_expiry),
