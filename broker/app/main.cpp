@@ -1,4 +1,6 @@
 // parleyd: wires the store, the broker core and the network server together.
+#include <boost/asio/signal_set.hpp>
+#include <boost/program_options.hpp>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -6,9 +8,6 @@
 #include <fstream>
 #include <iostream>
 #include <thread>
-
-#include <boost/asio/signal_set.hpp>
-#include <boost/program_options.hpp>
 
 #include "broker.hpp"
 #include "jwt_authenticator.hpp"

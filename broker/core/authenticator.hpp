@@ -13,8 +13,8 @@ namespace parley::core {
 struct AuthResult {
   bool ok = false;
   mqtt::Reason reason = mqtt::Reason::NotAuthorized;  // when !ok: BadUserNameOrPassword, ...
-  std::string user;                                    // when ok: the authenticated user id
-  std::string why;                                     // for the log line when !ok
+  std::string user;                                   // when ok: the authenticated user id
+  std::string why;                                    // for the log line when !ok
 };
 
 class Authenticator {

@@ -14,7 +14,9 @@ thread_local size_t t_thread = SIZE_MAX;
 // Scratch space reused by every PUBLISH on a thread (no per-message allocation for matching).
 thread_local topics::MatchResult t_match;
 
-void logStoreError(const char* what) { std::fprintf(stderr, "parleyd: store: %s failed\n", what); }
+void logStoreError(const char* what) {
+  std::fprintf(stderr, "parleyd: store: %s failed\n", what);
+}
 }  // namespace
 
 Broker::Broker(BrokerConfig config, store::Store& store, const Clock& clock, size_t threads)
@@ -28,8 +30,12 @@ Broker::~Broker() = default;
 size_t Broker::homeThread(std::string_view client_id) const {
   return std::hash<std::string_view>{}(client_id) % threads_.size();
 }
-size_t Broker::currentThread() { return t_thread; }
-void Broker::setCurrentThread(size_t index) { t_thread = index; }
+size_t Broker::currentThread() {
+  return t_thread;
+}
+void Broker::setCurrentThread(size_t index) {
+  t_thread = index;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Stored ⇄ routed messages. Properties are kept as a 5.0 PUBLISH encoding of a stand-in packet;
@@ -74,7 +80,9 @@ std::shared_ptr<Message> messageFromStored(const store::Message& s) {
   return m;
 }
 
-std::shared_ptr<Message> Broker::fromStored(const store::Message& s) { return messageFromStored(s); }
+std::shared_ptr<Message> Broker::fromStored(const store::Message& s) {
+  return messageFromStored(s);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Start-up
@@ -268,7 +276,9 @@ void Broker::unregisterClient(Client* c) {
   }
 }
 
-size_t Broker::sessionCount() const { return Stats::get(stats_.clients_total); }
+size_t Broker::sessionCount() const {
+  return Stats::get(stats_.clients_total);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Subscriptions
@@ -308,9 +318,9 @@ void Broker::persistSubscriptions(Session& s, const std::vector<std::string>& fi
     auto it = s.subscriptions().find(f);
     if (it == s.subscriptions().end()) continue;
     const auto& o = it->second;
-    ws.add(store::WriteSet::PutSubscription{store::SubscriptionRecord{
-        s.clientId(), f, o.qos, o.no_local, o.retain_as_published, o.retain_handling,
-        o.subscription_id}});
+    ws.add(store::WriteSet::PutSubscription{
+        store::SubscriptionRecord{s.clientId(), f, o.qos, o.no_local, o.retain_as_published,
+                                  o.retain_handling, o.subscription_id}});
   }
   const size_t t = currentThread();
   store_.commit(std::move(ws), [this, t, done = std::move(done)](const store::CommitResult& r) {
@@ -346,8 +356,9 @@ void Broker::collectTargets(const Message& msg, topics::SubscriberId self,
   subs_.match(msg.topic, mr);
   // Merge overlapping subscriptions of one subscriber into one delivery (5.0 3.3.4: max QoS, all
   // subscription identifiers).
-  std::sort(mr.direct.begin(), mr.direct.end(),
-            [](const topics::Match& a, const topics::Match& b) { return a.subscriber < b.subscriber; });
+  std::sort(mr.direct.begin(), mr.direct.end(), [](const topics::Match& a, const topics::Match& b) {
+    return a.subscriber < b.subscriber;
+  });
   for (size_t i = 0; i < mr.direct.size();) {
     const auto id = mr.direct[i].subscriber;
     Target t{id, {}, 0, false, 0, {}};
@@ -371,7 +382,8 @@ void Broker::collectTargets(const Message& msg, topics::SubscriberId self,
     const auto& members = g->members();
     if (members.empty()) continue;
     const auto& m = members[g->nextStart() % members.size()];
-    Target t{m.subscriber, {}, std::min(m.options.qos, msg.qos), false, m.options.subscription_id, {}};
+    Target t{
+        m.subscriber, {}, std::min(m.options.qos, msg.qos), false, m.options.subscription_id, {}};
     out.push_back(std::move(t));
   }
   for (auto& t : out) {
@@ -447,38 +459,38 @@ bool Broker::publish(std::shared_ptr<Message> msg, std::function<void(bool ok)> 
   // new queue entry from disk before the completion runs cannot acknowledge it too early.
   std::unique_lock refs_lock(refs_mu_, std::defer_lock);
   if (queued) refs_lock.lock();
-  const uint64_t id = store_.commit(std::move(ws), [this, msg = std::move(msg), targets = std::move(targets), queued,
-                                retain_change, origin,
-                                on_durable = std::move(on_durable)](
-                                   const store::CommitResult& r) mutable {
-    if (!r.ok) {
-      logStoreError("publish");
-      Stats::add(stats_.store_errors);
-      if (queued) {
-        std::lock_guard lock(refs_mu_);
-        refs_.erase(r.message_id);
-      }
-      if (on_durable && origin < threads_.size())
-        post(origin, [cb = std::move(on_durable)] { cb(false); });
-      return;
-    }
-    if (queued) msg->store_id = r.message_id;
-    if (retain_change) {
-      std::lock_guard lock(retained_mu_);
-      if (msg->payload.empty())
-        retained_.erase(msg->topic);
-      else
-        retained_.set(msg->topic, msg);
-      stats_.retained_count = retained_.size();
-    }
-    dispatch(msg, std::move(targets));
-    if (on_durable) {
-      if (origin < threads_.size())
-        post(origin, [cb = std::move(on_durable)] { cb(true); });
-      else
-        on_durable(true);
-    }
-  });
+  const uint64_t id = store_.commit(
+      std::move(ws),
+      [this, msg = std::move(msg), targets = std::move(targets), queued, retain_change, origin,
+       on_durable = std::move(on_durable)](const store::CommitResult& r) mutable {
+        if (!r.ok) {
+          logStoreError("publish");
+          Stats::add(stats_.store_errors);
+          if (queued) {
+            std::lock_guard lock(refs_mu_);
+            refs_.erase(r.message_id);
+          }
+          if (on_durable && origin < threads_.size())
+            post(origin, [cb = std::move(on_durable)] { cb(false); });
+          return;
+        }
+        if (queued) msg->store_id = r.message_id;
+        if (retain_change) {
+          std::lock_guard lock(retained_mu_);
+          if (msg->payload.empty())
+            retained_.erase(msg->topic);
+          else
+            retained_.set(msg->topic, msg);
+          stats_.retained_count = retained_.size();
+        }
+        dispatch(msg, std::move(targets));
+        if (on_durable) {
+          if (origin < threads_.size())
+            post(origin, [cb = std::move(on_durable)] { cb(true); });
+          else
+            on_durable(true);
+        }
+      });
   if (queued) refs_[id] = static_cast<uint32_t>(queued);
   return true;
 }

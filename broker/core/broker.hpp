@@ -65,7 +65,7 @@ class Broker {
   // --- any thread ---
   size_t threadCount() const { return threads_.size(); }
   size_t homeThread(std::string_view client_id) const;
-  static size_t currentThread();            // index of the calling event-loop thread
+  static size_t currentThread();  // index of the calling event-loop thread
   static void setCurrentThread(size_t index);
   const BrokerConfig& config() const { return config_; }
   Stats& stats() { return stats_; }
@@ -144,8 +144,8 @@ class Broker {
     std::vector<uint32_t> more_sub_ids;
   };
 
-  Session* newSession(ThreadState& ts, size_t thread, const std::string& client_id,
-                      bool persistent, mqtt::Version version);
+  Session* newSession(ThreadState& ts, size_t thread, const std::string& client_id, bool persistent,
+                      mqtt::Version version);
   void destroySession(ThreadState& ts, Session& s, bool delete_from_store);
   void collectTargets(const Message& msg, topics::SubscriberId self, std::vector<Target>& out);
   void dispatch(const MessagePtr& msg, std::vector<Target> targets);

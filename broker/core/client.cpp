@@ -34,7 +34,9 @@ Client::Client(Broker& broker, Transport& transport) : broker_(broker), transpor
 
 Client::~Client() = default;
 
-void Client::send(const mqtt::Packet& p) { mqtt::encode(p, version_, transport_.output()); }
+void Client::send(const mqtt::Packet& p) {
+  mqtt::encode(p, version_, transport_.output());
+}
 
 void Client::onPacket(mqtt::Packet& packet) {
   if (finished_) return;
@@ -59,13 +61,20 @@ void Client::onPacket(mqtt::Packet& packet) {
           handlePublish(p);
         } else if constexpr (std::is_same_v<T, mqtt::Ack>) {
           switch (p.type) {
-            case mqtt::PacketType::Puback: session_->onPuback(p.packet_id); break;
+            case mqtt::PacketType::Puback:
+              session_->onPuback(p.packet_id);
+              break;
             case mqtt::PacketType::Pubrec:
               session_->onPubrec(p.packet_id, static_cast<uint8_t>(p.reason) >= 0x80);
               break;
-            case mqtt::PacketType::Pubrel: handlePubrel(p.packet_id); break;
-            case mqtt::PacketType::Pubcomp: session_->onPubcomp(p.packet_id); break;
-            default: break;
+            case mqtt::PacketType::Pubrel:
+              handlePubrel(p.packet_id);
+              break;
+            case mqtt::PacketType::Pubcomp:
+              session_->onPubcomp(p.packet_id);
+              break;
+            default:
+              break;
           }
         } else if constexpr (std::is_same_v<T, mqtt::Subscribe>) {
           handleSubscribe(p);
@@ -109,8 +118,7 @@ void Client::onDecodeError(Reason reason, const char* what) {
 
 void Client::protocolError(Reason reason, const char* what) {
   std::fprintf(stderr, "parleyd: client '%s' (%s): %s; disconnecting (reason 0x%02x)\n",
-               client_id_.c_str(), transport_.peer().c_str(), what,
-               static_cast<unsigned>(reason));
+               client_id_.c_str(), transport_.peer().c_str(), what, static_cast<unsigned>(reason));
   Stats::add(broker_.stats().protocol_errors);
   disconnect(reason, what, true);
 }
@@ -251,10 +259,16 @@ void Client::handlePublish(mqtt::Publish& p) {
   if (!topic.empty() && topic[0] == '$') {
     // Clients may not publish into the broker's $SYS tree.
     if (topic.rfind("$SYS", 0) == 0) {
-      if (p.qos == 1) send(mqtt::Ack{mqtt::PacketType::Puback, p.packet_id,
-                                     v5 ? Reason::NotAuthorized : Reason::Success, {}});
-      if (p.qos == 2) send(mqtt::Ack{mqtt::PacketType::Pubrec, p.packet_id,
-                                     v5 ? Reason::NotAuthorized : Reason::Success, {}});
+      if (p.qos == 1)
+        send(mqtt::Ack{mqtt::PacketType::Puback,
+                       p.packet_id,
+                       v5 ? Reason::NotAuthorized : Reason::Success,
+                       {}});
+      if (p.qos == 2)
+        send(mqtt::Ack{mqtt::PacketType::Pubrec,
+                       p.packet_id,
+                       v5 ? Reason::NotAuthorized : Reason::Success,
+                       {}});
       return;
     }
   }
@@ -326,8 +340,8 @@ void Client::handlePublish(mqtt::Publish& p) {
         return;
       }
       if (!ok) c->inboundDone();  // the flow ends here for this packet id
-      c->send(mqtt::Ack{mqtt::PacketType::Pubrec, pid,
-                        ok ? Reason::Success : Reason::UnspecifiedError, {}});
+      c->send(mqtt::Ack{
+          mqtt::PacketType::Pubrec, pid, ok ? Reason::Success : Reason::UnspecifiedError, {}});
       c->transport_.requestFlush();
     };
   } else {
@@ -343,8 +357,8 @@ void Client::handlePublish(mqtt::Publish& p) {
         c->disconnect(Reason::UnspecifiedError, "store write failed", true);
         return;
       }
-      c->send(mqtt::Ack{mqtt::PacketType::Puback, pid,
-                        ok ? Reason::Success : Reason::UnspecifiedError, {}});
+      c->send(mqtt::Ack{
+          mqtt::PacketType::Puback, pid, ok ? Reason::Success : Reason::UnspecifiedError, {}});
       c->transport_.requestFlush();
     };
   }
@@ -412,8 +426,8 @@ void Client::handleSubscribe(mqtt::Subscribe& s) {
   std::vector<std::string> filters;
   for (auto& g : granted) filters.push_back(g.filter);
   std::weak_ptr<Client> self = weak_from_this();
-  auto finish_subscribe = [self, ack = std::move(ack), granted = std::move(granted)](
-                              bool ok) mutable {
+  auto finish_subscribe = [self, ack = std::move(ack),
+                           granted = std::move(granted)](bool ok) mutable {
     auto c = self.lock();
     if (!c || c->finished_) return;
     if (!ok) {
@@ -429,8 +443,7 @@ void Client::handleSubscribe(mqtt::Subscribe& s) {
     c->send(ack);
     for (auto& g : granted) {
       // Retain handling 0: always send retained; 1: only for a new subscription; 2: never.
-      if (g.options.retain_handling == 2 || (g.options.retain_handling == 1 && !g.is_new))
-        continue;
+      if (g.options.retain_handling == 2 || (g.options.retain_handling == 1 && !g.is_new)) continue;
       if (topics::isShared(g.filter)) continue;  // 5.0 4.8.2: no retained on shared subs
       c->broker_.sendRetained(*c->session_, g.filter, g.options);
     }
@@ -438,8 +451,7 @@ void Client::handleSubscribe(mqtt::Subscribe& s) {
   };
   if (session_->persistent()) {
     broker_.persistSubscriptions(*session_, filters, std::move(finish_subscribe));
-  }
-  else
+  } else
     finish_subscribe(true);
 }
 
@@ -484,7 +496,9 @@ void Client::takenOver() {
   disconnect(Reason::SessionTakenOver, "session taken over", true);
 }
 
-void Client::onConnectionLost() { finish(true); }
+void Client::onConnectionLost() {
+  finish(true);
+}
 
 uint16_t Client::outboundAlias(const std::string& topic, bool& known) {
   known = false;
@@ -533,7 +547,8 @@ void Client::finish(bool publish_will) {
     uint32_t delay = will_->props.will_delay_interval.value_or(0);
     if (delay > session_->expiryInterval()) delay = session_->expiryInterval();
     if (delay > 0 && session_->persistent())
-      broker_.scheduleWill(client_id_, std::move(m), broker_.clock().nowMs() + int64_t(delay) * 1000);
+      broker_.scheduleWill(client_id_, std::move(m),
+                           broker_.clock().nowMs() + int64_t(delay) * 1000);
     else
       broker_.publishWill(std::move(m));
   }

@@ -93,7 +93,8 @@ class Client : public std::enable_shared_from_this<Client> {
   uint32_t inbound_inflight_ = 0;  // QoS 1 awaiting PUBACK, QoS 2 awaiting PUBREL (receive max)
   uint32_t ordered_pending_ = 0;
   std::shared_ptr<std::atomic<int64_t>> backlog_;  // shared with this client's messages
-  uint32_t broker_config_publisher_backlog_limit_ = 0;   // our PUBLISHes still in the store queue (keeps topic order)
+  uint32_t broker_config_publisher_backlog_limit_ =
+      0;  // our PUBLISHes still in the store queue (keeps topic order)
   std::unordered_map<uint16_t, std::string> inbound_aliases_;
   std::unordered_map<std::string, uint16_t> outbound_aliases_;
   std::unique_ptr<mqtt::Will> will_;  // rare, and large: not inline

@@ -7,13 +7,13 @@
 namespace parley::core {
 
 struct BrokerConfig {
-  uint32_t max_packet_size = 1 << 20;        // bytes; larger packets → disconnect 0x95
-  uint16_t receive_maximum = 1024;           // QoS>0 PUBLISHes a client may have unacked to us
-  uint16_t max_inflight = 1024;              // QoS>0 PUBLISHes we have unacked to one client
-  uint16_t topic_alias_maximum = 64;         // aliases a 5.0 client may use towards us
-  uint32_t max_queued_in_memory = 1000;      // per online session; beyond: persistent → disk
-                                             // backlog, clean session QoS 0 dropped (counted)
-  uint32_t max_queued_clean = 500000;        // clean session QoS 1/2 in-memory queue bound
+  uint32_t max_packet_size = 1 << 20;    // bytes; larger packets → disconnect 0x95
+  uint16_t receive_maximum = 1024;       // QoS>0 PUBLISHes a client may have unacked to us
+  uint16_t max_inflight = 1024;          // QoS>0 PUBLISHes we have unacked to one client
+  uint16_t topic_alias_maximum = 64;     // aliases a 5.0 client may use towards us
+  uint32_t max_queued_in_memory = 1000;  // per online session; beyond: persistent → disk
+                                         // backlog, clean session QoS 0 dropped (counted)
+  uint32_t max_queued_clean = 500000;    // clean session QoS 1/2 in-memory queue bound
   // Deliveries of one publisher's messages allowed to wait in session queues in memory before
   // the broker stops reading from that publisher (TCP then slows it down).
   uint32_t publisher_backlog_limit = 256;

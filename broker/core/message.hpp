@@ -29,10 +29,10 @@ struct Message {
   std::string payload;
   uint8_t qos = 0;
   bool retain = false;
-  mqtt::Properties props;      // 5.0 properties forwarded to subscribers (no alias, no sub ids)
-  uint64_t store_id = 0;       // id in the store when persisted, else 0
-  int64_t expires_at_ms = 0;   // wall clock; 0 = never
-  std::string publisher;       // client id of the sender, for no-local ("" for the broker)
+  mqtt::Properties props;     // 5.0 properties forwarded to subscribers (no alias, no sub ids)
+  uint64_t store_id = 0;      // id in the store when persisted, else 0
+  int64_t expires_at_ms = 0;  // wall clock; 0 = never
+  std::string publisher;      // client id of the sender, for no-local ("" for the broker)
   // The publishing connection's count of this message's deliveries waiting in session queues
   // in memory: the connection stops reading while it is high (per-publisher backpressure).
   std::shared_ptr<std::atomic<int64_t>> publisher_backlog;

@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "message.hpp"
-#include "ring_queue.hpp"
 #include "packets.hpp"
+#include "ring_queue.hpp"
 #include "subscription_tree.hpp"
 
 namespace parley::core {
@@ -34,9 +34,9 @@ class Client;
 struct Delivery {
   MessagePtr msg;
   uint8_t qos = 0;
-  bool retain = false;        // retain flag as it goes on the wire
-  bool queued = false;        // has a queue entry in the store for this session
-  uint32_t sub_id = 0;        // first subscription identifier (common case: 0 or one)
+  bool retain = false;                 // retain flag as it goes on the wire
+  bool queued = false;                 // has a queue entry in the store for this session
+  uint32_t sub_id = 0;                 // first subscription identifier (common case: 0 or one)
   std::vector<uint32_t> more_sub_ids;  // the rest, rarely any
 };
 
@@ -113,7 +113,7 @@ class Session {
   Client* client_ = nullptr;
   std::map<std::string, topics::SubOptions, std::less<>> subs_;
   RingQueue<Delivery> pending_;
-  RingQueue<Inflight> inflight_;  // in send order
+  RingQueue<Inflight> inflight_;    // in send order
   std::vector<uint64_t> pid_bits_;  // packet ids in use; allocated on first QoS>0 send
   uint16_t next_pid_ = 1;
   std::unordered_map<uint16_t, bool> inbound_qos2_;

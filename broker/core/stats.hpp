@@ -7,11 +7,11 @@ namespace parley::core {
 
 struct Stats {
   std::atomic<uint64_t> clients_connected{0};
-  std::atomic<uint64_t> clients_total{0};       // persistent sessions incl. offline + connected
+  std::atomic<uint64_t> clients_total{0};  // persistent sessions incl. offline + connected
   std::atomic<uint64_t> clients_maximum{0};
-  std::atomic<uint64_t> messages_received{0};   // PUBLISH from clients
-  std::atomic<uint64_t> messages_sent{0};       // PUBLISH to clients
-  std::atomic<uint64_t> publish_dropped{0};     // QoS 0 dropped on a full queue, expired, ...
+  std::atomic<uint64_t> messages_received{0};  // PUBLISH from clients
+  std::atomic<uint64_t> messages_sent{0};      // PUBLISH to clients
+  std::atomic<uint64_t> publish_dropped{0};    // QoS 0 dropped on a full queue, expired, ...
   std::atomic<uint64_t> bytes_received{0};
   std::atomic<uint64_t> bytes_sent{0};
   std::atomic<uint64_t> retained_count{0};

@@ -36,8 +36,8 @@ class Executor {
 class Clock {
  public:
   virtual ~Clock() = default;
-  virtual int64_t nowMs() const = 0;     // monotonic
-  virtual int64_t wallMs() const = 0;    // since the epoch (stored in records)
+  virtual int64_t nowMs() const = 0;   // monotonic
+  virtual int64_t wallMs() const = 0;  // since the epoch (stored in records)
 };
 
 }  // namespace parley::core

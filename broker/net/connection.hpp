@@ -4,18 +4,17 @@
 //
 // Reading: the socket is non-blocking; a read goes into a per-thread scratch buffer and packets
 // are decoded straight from there. Only an incomplete packet's bytes are copied into the
-// connection's own buffer, so an idle connection holds no read buffer at all. Output is double-buffered: one buffer is being written
-// by the kernel while the core appends to the other; queuedBytes() is both, which the core uses
-// as the slow-reader watermark.
+// connection's own buffer, so an idle connection holds no read buffer at all. Output is
+// double-buffered: one buffer is being written by the kernel while the core appends to the other;
+// queuedBytes() is both, which the core uses as the slow-reader watermark.
 //
 // Threading: lives on one event-loop thread. Before CONNECT it may be on any thread; after, on
 // its session's home thread (see Server).
 #pragma once
+#include <boost/asio.hpp>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <boost/asio.hpp>
 
 #include "client.hpp"
 #include "codec.hpp"

@@ -30,7 +30,9 @@ Server::Server(core::Broker& broker, size_t threads) : broker_(broker) {
   broker_.setExecutors(std::move(executors));
 }
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  stop();
+}
 
 void Server::listen(const ListenOptions& options) {
   auto& io = loops_[0]->io;
@@ -73,20 +75,19 @@ void Server::accept() {
       });
 }
 
-void Server::adopt(size_t thread, int fd, bool v6, std::vector<uint8_t> pending,
-                   std::string peer) {
-  asio::post(loops_[thread]->io,
-             [this, thread, fd, v6, pending = std::move(pending), peer = std::move(peer)]() mutable {
-               tcp::socket s(loops_[thread]->io);
-               boost::system::error_code ec;
-               s.assign(v6 ? tcp::v6() : tcp::v4(), fd, ec);
-               if (ec) {
-                 ::close(fd);
-                 return;
-               }
-               auto c = std::make_shared<Connection>(*this, thread, std::move(s), std::move(peer));
-               c->start(std::move(pending));
-             });
+void Server::adopt(size_t thread, int fd, bool v6, std::vector<uint8_t> pending, std::string peer) {
+  asio::post(loops_[thread]->io, [this, thread, fd, v6, pending = std::move(pending),
+                                  peer = std::move(peer)]() mutable {
+    tcp::socket s(loops_[thread]->io);
+    boost::system::error_code ec;
+    s.assign(v6 ? tcp::v6() : tcp::v4(), fd, ec);
+    if (ec) {
+      ::close(fd);
+      return;
+    }
+    auto c = std::make_shared<Connection>(*this, thread, std::move(s), std::move(peer));
+    c->start(std::move(pending));
+  });
 }
 
 void Server::scheduleTick(size_t i) {

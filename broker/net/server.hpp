@@ -6,12 +6,11 @@
 // Threading: constructed and started on the main thread; stop() from any thread.
 #pragma once
 #include <atomic>
+#include <boost/asio.hpp>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <boost/asio.hpp>
 
 #include "broker.hpp"
 

@@ -103,14 +103,13 @@ TEST(JwtAuthenticator, Rs256AndEs256) {
   for (bool ec : {false, true}) {
     KeyPair kp = makeKeys(ec);
     JwtAuthenticator a({ec ? "ES256" : "RS256", kp.public_pem, 0});
-    auto ok = a.authenticate(
-        "d", std::string("bob"),
-        sign(ec ? JWT_ALG_ES256 : JWT_ALG_RS256, kp.private_pem, "bob", 600));
+    auto ok = a.authenticate("d", std::string("bob"),
+                             sign(ec ? JWT_ALG_ES256 : JWT_ALG_RS256, kp.private_pem, "bob", 600));
     EXPECT_TRUE(ok.ok) << (ec ? "ES256: " : "RS256: ") << ok.why;
     KeyPair other = makeKeys(ec);
-    auto bad = a.authenticate(
-        "d", std::string("bob"),
-        sign(ec ? JWT_ALG_ES256 : JWT_ALG_RS256, other.private_pem, "bob", 600));
+    auto bad =
+        a.authenticate("d", std::string("bob"),
+                       sign(ec ? JWT_ALG_ES256 : JWT_ALG_RS256, other.private_pem, "bob", 600));
     EXPECT_FALSE(bad.ok);
   }
 }

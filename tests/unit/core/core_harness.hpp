@@ -164,6 +164,28 @@ class CoreTest : public ::testing::Test {
     clients_.push_back(std::move(tc));
     return *clients_.back();
   }
+  TestClient& connectV5(const std::string& id, bool clean, uint32_t expiry,
+                        uint16_t receive_max = 0, uint32_t max_packet = 0,
+                        std::optional<mqtt::Will> will = std::nullopt) {
+    auto tc = std::make_unique<TestClient>();
+    tc->version = mqtt::Version::V5;
+    tc->client = std::make_shared<core::Client>(*broker_, tc->transport);
+    mqtt::Connect c;
+    c.version = mqtt::Version::V5;
+    c.client_id = id;
+    c.clean_start = clean;
+    if (expiry) c.props.session_expiry_interval = expiry;
+    if (receive_max) c.props.receive_maximum = receive_max;
+    if (max_packet) c.props.maximum_packet_size = max_packet;
+    c.will = std::move(will);
+    mqtt::Packet p = c;
+    tc->client->onPacket(p);
+    settle();
+    clients_.push_back(std::move(tc));
+    return *clients_.back();
+  }
+  // Takes PUBLISHes as they come, acknowledging each (QoS 1), until `n` or nothing more comes.
+  std::vector<std::string> receiveAll(TestClient& tc, size_t n);
   void send(TestClient& tc, mqtt::Packet p) {
     tc.client->onPacket(p);
     settle();
@@ -197,6 +219,22 @@ class CoreTest : public ::testing::Test {
   std::unique_ptr<core::Broker> broker_;
   std::vector<std::unique_ptr<TestClient>> clients_;
 };
+
+template <class T>
+std::vector<T> only(const std::vector<mqtt::Packet>& ps);
+
+inline std::vector<std::string> CoreTest::receiveAll(TestClient& tc, size_t n) {
+  std::vector<std::string> got;
+  while (got.size() < n) {
+    auto pubs = only<mqtt::Publish>(tc.transport.take(tc.version));
+    if (pubs.empty()) break;
+    for (auto& p : pubs) {
+      got.emplace_back(p.payload);
+      send(tc, mqtt::Ack{mqtt::PacketType::Puback, p.packet_id, mqtt::Reason::Success, {}});
+    }
+  }
+  return got;
+}
 
 template <class T>
 std::vector<T> only(const std::vector<mqtt::Packet>& ps) {

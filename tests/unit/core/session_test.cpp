@@ -124,18 +124,7 @@ TEST_F(CoreTest, UnackedInflightIsResentWithDupOnReconnect) {
 }
 
 TEST_F(CoreTest, ReceiveMaximumBoundsInflight) {
-  auto tc = std::make_unique<TestClient>();
-  tc->version = mqtt::Version::V5;
-  tc->client = std::make_shared<core::Client>(*broker_, tc->transport);
-  mqtt::Connect c;
-  c.version = mqtt::Version::V5;
-  c.client_id = "slow";
-  c.props.receive_maximum = 2;
-  mqtt::Packet p = c;
-  tc->client->onPacket(p);
-  settle();
-  auto& sub = *tc;
-  clients_.push_back(std::move(tc));
+  auto& sub = connectV5("slow", true, 0, /*receive_max=*/2);
   subscribe(sub, "t", 1);
   sub.transport.take(sub.version);
   auto& pub = connect("pub");
@@ -202,34 +191,13 @@ TEST_F(CoreTest, TakeoverClosesOldConnection) {
 TEST_F(CoreTest, SlowPersistentReaderFallsBackToDiskAndLosesNothing) {
   config_.max_queued_in_memory = 10;
   restart();
-  auto tc = std::make_unique<TestClient>();
-  tc->version = mqtt::Version::V5;
-  tc->client = std::make_shared<core::Client>(*broker_, tc->transport);
-  mqtt::Connect c;
-  c.version = mqtt::Version::V5;
-  c.client_id = "slow";
-  c.clean_start = false;
-  c.props.session_expiry_interval = 3600;
-  c.props.receive_maximum = 5;
-  mqtt::Packet p = c;
-  tc->client->onPacket(p);
-  settle();
-  auto& sub = *tc;
-  clients_.push_back(std::move(tc));
+  auto& sub = connectV5("slow", false, 3600, /*receive_max=*/5);
   subscribe(sub, "t", 1);
   sub.transport.take(sub.version);
   auto& pub = connect("pub");
   const int n = 200;
   for (int i = 0; i < n; ++i) publish(pub, "t", std::to_string(i), 1, uint16_t(i + 1));
-  std::vector<std::string> got;
-  for (int round = 0; round < 1000 && got.size() < size_t(n); ++round) {
-    auto pubs = only<Publish>(sub.transport.take(sub.version));
-    if (pubs.empty()) break;
-    for (auto& x : pubs) {
-      got.emplace_back(x.payload);
-      send(sub, Ack{PacketType::Puback, x.packet_id, Reason::Success, {}});
-    }
-  }
+  auto got = receiveAll(sub, size_t(n));
   ASSERT_EQ(got.size(), size_t(n));
   for (int i = 0; i < n; ++i) EXPECT_EQ(got[size_t(i)], std::to_string(i));
   EXPECT_LE(broker_->stats().publish_dropped.load(), 0u);
