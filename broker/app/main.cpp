@@ -93,6 +93,8 @@ int main(int argc, char** argv) {
      "disconnect after this % of the keep-alive without a packet")
     ("max-session-expiry", po::value(&cfg.max_session_expiry)->default_value(cfg.max_session_expiry),
      "cap on a 5.0 session expiry interval, seconds")
+    ("persistent-session-expiry-311", po::value(&cfg.persistent_session_expiry_311)->default_value(0),
+     "seconds an abandoned 3.1.1 persistent session is kept (0 = forever, as 3.1.1 says)")
     ("max-subscriptions", po::value(&cfg.max_subscriptions_per_client)->default_value(cfg.max_subscriptions_per_client),
      "subscriptions per client")
     ("max-topic-length", po::value(&cfg.max_topic_length)->default_value(cfg.max_topic_length),

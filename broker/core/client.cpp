@@ -202,7 +202,9 @@ void Client::handleConnect(mqtt::Connect& c) {
     expiry = c.props.session_expiry_interval.value_or(0);
     if (expiry > cfg.max_session_expiry) expiry = cfg.max_session_expiry;
   } else {
-    expiry = c.clean_start ? 0 : 0xFFFFFFFF;
+    expiry = c.clean_start ? 0
+                           : (cfg.persistent_session_expiry_311 ? cfg.persistent_session_expiry_311
+                                                                : 0xFFFFFFFF);
   }
   const bool persistent = expiry > 0;
 

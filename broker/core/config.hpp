@@ -17,7 +17,10 @@ struct BrokerConfig {
   // Deliveries of one publisher's messages allowed to wait in session queues in memory before
   // the broker stops reading from that publisher (TCP then slows it down).
   uint32_t publisher_backlog_limit = 256;
-  uint32_t max_session_expiry = 0xFFFFFFFF;  // cap on what a client may ask for (seconds)
+  uint32_t max_session_expiry = 0xFFFFFFFF;
+  // 3.1.1 persistent sessions never expire by the spec; an operator may bound how long an
+  // abandoned one is kept (seconds; 0 = keep, as the spec says).
+  uint32_t persistent_session_expiry_311 = 0;  // cap on what a client may ask for (seconds)
   uint16_t max_keep_alive = 0;               // 0 = accept the client's; else server keep-alive
   uint32_t keepalive_grace_percent = 150;    // spec: 1.5 × keep-alive
   uint32_t sys_interval_s = 10;              // $SYS publish period; 0 = off
