@@ -205,3 +205,34 @@ TEST_F(CoreTest, SlowPersistentReaderFallsBackToDiskAndLosesNothing) {
 
 }  // namespace
 }  // namespace parley::testing
+
+namespace parley::testing {
+namespace {
+
+TEST_F(CoreTest, AbandonedV311PersistentSessionExpiresWhenConfigured) {
+  config_.persistent_session_expiry_311 = 60;
+  restart();
+  {
+    auto& dev = connect("old-phone", mqtt::Version::V311, /*clean=*/false);
+    subscribe(dev, "t", 1);
+    drop(dev);
+  }
+  clock_.advance(59'000);
+  broker_->tick(0);
+  settle();
+  EXPECT_TRUE(
+      std::get<mqtt::Connack>(
+          connect("old-phone", mqtt::Version::V311, false).transport.take(mqtt::Version::V311)[0])
+          .session_present);
+  drop(*clients_.back());
+  clock_.advance(61'000);
+  broker_->tick(0);
+  settle();
+  EXPECT_FALSE(
+      std::get<mqtt::Connack>(
+          connect("old-phone", mqtt::Version::V311, false).transport.take(mqtt::Version::V311)[0])
+          .session_present);
+}
+
+}  // namespace
+}  // namespace parley::testing
