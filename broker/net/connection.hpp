@@ -1,70 +1,163 @@
-// Connection: one client socket. Reads bytes, cuts them into packets with the codec, hands each
-// to its core::Client, and writes what the core appended to output(). Implements
-// core::Transport.
+// ConnectionT<Io>: one client connection over the byte stream Io (streams.hpp: TcpIo, TlsIo,
+// WsIo, WssIo) on one event-loop thread — the protocol side (Endpoint) plus the stream's reads
+// and writes. Compiled once per stream type, so plain TCP pays for no indirection.
 //
-// Buffers: the read buffer starts small and grows only as far as a packet needs, shrinking again
-// when idle (idle connections stay cheap). Output is double-buffered: one buffer is being written
-// by the kernel while the core appends to the other; queuedBytes() is both, which the core uses
-// as the slow-reader watermark.
+// After CONNECT, if the session's home is another thread: TCP hands its descriptor over
+// (Server::adopt) and this object ends; the other streams stay here and relay the bytes to a
+// RelayEndpoint on the home thread (relay.hpp explains why), this object then being only the
+// stream side.
 //
-// Threading: lives on one event-loop thread. Before CONNECT it may be on any thread; after, on
-// its session's home thread (see Server).
+// Threading: its accepting thread for its whole life (TCP: until the hand-over).
 #pragma once
+#include <cstdio>
 #include <memory>
-#include <string>
 #include <vector>
 
-#include <boost/asio.hpp>
+#include <boost/asio/post.hpp>
 
-#include "client.hpp"
-#include "codec.hpp"
-#include "transport.hpp"
+#include "endpoint.hpp"
+#include "relay.hpp"
+#include "server.hpp"
+#include "streams.hpp"
 
 namespace parley::net {
 
-class Server;
-
-class Connection : public core::Transport, public std::enable_shared_from_this<Connection> {
+template <class Io>
+class ConnectionT final : public Endpoint, public RelayIo {
  public:
-  Connection(Server& server, size_t thread, boost::asio::ip::tcp::socket socket, std::string peer);
-  ~Connection() override;
+  template <class... A>
+  ConnectionT(Server& server, size_t thread, PeerInfo info, ConnectionSlot slot, A&&... io_args)
+      : Endpoint(server, thread, std::move(info), std::move(slot)),
+        io_(std::forward<A>(io_args)...) {}
 
-  // Starts serving; `pending` are bytes already read (after a move between threads).
-  void start(std::vector<uint8_t> pending = {});
+  // Starts serving: the stream's handshake, then reads. `pending` are bytes already read
+  // (after a TCP connection moved between threads).
+  void start(std::vector<uint8_t> pending = {}) {
+    armConnectTimer();
+    io_.handshake(info_, [self = self(), pending = std::move(pending)](
+                             const boost::system::error_code& ec) mutable {
+      if (ec) {
+        if (!self->closed_) {
+          std::fprintf(stderr, "parleyd: %s: %s handshake failed: %s\n", self->info_.peer.c_str(),
+                       Io::kName, ec.message().c_str());
+          core::Stats::add(self->server_.broker().stats().handshake_failures);
+        }
+        self->lost();
+        return;
+      }
+      if (!self->startProtocol(std::move(pending))) {
+        if (self->relay_) self->read();
+        return;
+      }
+      self->read();
+    });
+  }
 
-  // core::Transport
-  mqtt::Buffer& output() override { return out_; }
-  void requestFlush() override;
-  void close() override;
-  size_t queuedBytes() const override { return out_.size() + writing_.size(); }
-  const std::string& peer() const override { return peer_; }
+  // RelayIo (this thread):
+  void relayWrite(mqtt::Buffer buf) override {
+    if (!relay_) return;
+    relay_out_ = std::move(buf);
+    io_.write(relay_out_.data(), relay_out_.size(),
+              [self = self()](const boost::system::error_code& ec, size_t) {
+                auto ep = self->relay_;
+                if (!ep) return;
+                boost::asio::post(self->server_.context(self->relay_thread_),
+                                  [ep, ok = !ec, buf = std::move(self->relay_out_)]() mutable {
+                                    ep->relayWritten(ok, std::move(buf));
+                                  });
+              });
+  }
+  void relayClose() override {
+    relay_.reset();
+    io_.close();
+  }
 
  private:
-  void read();
-  void onRead(const boost::system::error_code& ec, size_t n);
-  // Decodes every whole packet in the buffer. Returns false if the connection moved thread or
-  // is closing.
-  bool processInput();
-  void flush();
-  void shutdown();
-  void lost();
+  std::shared_ptr<ConnectionT> self() {
+    return std::static_pointer_cast<ConnectionT>(shared_from_this());
+  }
 
-  Server& server_;
-  size_t thread_;
-  boost::asio::ip::tcp::socket socket_;
-  std::string peer_;
-  std::shared_ptr<core::Client> client_;
-  std::vector<uint8_t> in_;
-  size_t in_used_ = 0;
-  mqtt::Buffer out_;
-  mqtt::Buffer writing_;
-  bool writing_now_ = false;
-  bool flush_posted_ = false;
-  bool closing_ = false;
-  bool closed_ = false;
-  bool moved_ = false;
-  bool connected_ = false;  // CONNECT seen
-  boost::asio::steady_timer connect_timer_;
+  void read() {
+    if (relay_) {
+      io_.readSome(in_.data(), in_.size(),
+                   [self = self()](const boost::system::error_code& ec, size_t n) {
+                     self->onRelayRead(ec, n);
+                   });
+      return;
+    }
+    if (closing_ || closed_) return;
+    uint8_t* p = inSpace();
+    io_.readSome(p, inSpaceSize(), [self = self()](const boost::system::error_code& ec, size_t n) {
+      self->onRead(ec, n);
+    });
+  }
+
+  void onRead(const boost::system::error_code& ec, size_t n) {
+    if (ec) {
+      lost();
+      return;
+    }
+    if (!onInput(n)) {
+      if (relay_) read();
+      return;
+    }
+    read();
+  }
+
+  void onRelayRead(const boost::system::error_code& ec, size_t n) {
+    auto ep = relay_;
+    if (!ep) return;
+    auto& ctx = server_.context(relay_thread_);
+    if (ec) {
+      relay_.reset();
+      io_.close();
+      boost::asio::post(ctx, [ep] { ep->ioLost(); });
+      return;
+    }
+    boost::asio::post(ctx, [ep, bytes = std::vector<uint8_t>(in_.data(), in_.data() + n)] {
+      ep->feed(bytes);
+    });
+    read();
+  }
+
+  void startWrite() override {
+    io_.write(writing_.data(), writing_bytes_,
+              [self = self()](const boost::system::error_code& ec, size_t) {
+                self->onWritten(!ec);
+              });
+  }
+
+  void shutdownStream() override {
+    if (!relay_) io_.close();
+  }
+
+  void moveTo(size_t home, std::vector<uint8_t> pending) override {
+    if constexpr (Io::kMovable) {
+      auto& socket = io_.socket();
+      const bool v6 = socket.local_endpoint().address().is_v6();
+      boost::system::error_code ec;
+      const int fd = socket.release(ec);
+      if (ec) {
+        std::fprintf(stderr, "parleyd: %s: cannot move socket: %s\n", info_.peer.c_str(),
+                     ec.message().c_str());
+        return;
+      }
+      server_.adopt(home, fd, v6, std::move(pending), std::move(info_), std::move(slot_));
+    } else {
+      relay_thread_ = home;
+      relay_ = std::make_shared<RelayEndpoint>(server_, home, info_, self(), thread_);
+      boost::asio::post(server_.context(home), [ep = relay_, pending = std::move(pending)]() mutable {
+        ep->start(std::move(pending));
+      });
+      // Idle relay reads need no more than a modest buffer.
+      if (in_.size() < 4096) in_.resize(4096);
+    }
+  }
+
+  Io io_;
+  std::shared_ptr<RelayEndpoint> relay_;  // set once the protocol side lives on another thread
+  size_t relay_thread_ = 0;
+  mqtt::Buffer relay_out_;
 };
 
 }  // namespace parley::net

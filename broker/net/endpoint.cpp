@@ -1,6 +1,9 @@
-#include "connection.hpp"
+#include "endpoint.hpp"
 
 #include <cstdio>
+#include <cstring>
+
+#include <boost/asio/post.hpp>
 
 #include "server.hpp"
 
@@ -9,62 +12,68 @@ namespace parley::net {
 namespace asio = boost::asio;
 
 namespace {
-constexpr size_t kInitialRead = 512;     // enough for a CONNECT and small publishes
+constexpr size_t kInitialRead = 512;       // enough for a CONNECT and small publishes
 constexpr size_t kIdleShrink = 16 * 1024;  // buffers above this are released when drained
 constexpr auto kConnectTimeout = std::chrono::seconds(10);
 }  // namespace
 
-Connection::Connection(Server& server, size_t thread, asio::ip::tcp::socket socket,
-                       std::string peer)
+void ConnectionSlot::release() {
+  if (server_) server_->releaseConnection();
+  server_ = nullptr;
+}
+
+Endpoint::Endpoint(Server& server, size_t thread, PeerInfo info, ConnectionSlot slot)
     : server_(server),
       thread_(thread),
-      socket_(std::move(socket)),
-      peer_(std::move(peer)),
+      info_(std::move(info)),
+      slot_(std::move(slot)),
       connect_timer_(server.context(thread)) {}
 
-Connection::~Connection() = default;
+Endpoint::~Endpoint() = default;
 
-void Connection::start(std::vector<uint8_t> pending) {
-  client_ = std::make_shared<core::Client>(server_.broker(), *this);
-  boost::system::error_code ignored;
-  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+void Endpoint::armConnectTimer() {
   // A socket that never sends CONNECT is closed (spec 3.1.4 allows a reasonable time).
   connect_timer_.expires_after(kConnectTimeout);
-  std::weak_ptr<Connection> weak = shared_from_this();
+  std::weak_ptr<Endpoint> weak = shared_from_this();
   connect_timer_.async_wait([weak](const boost::system::error_code& ec) {
     auto self = weak.lock();
     if (ec || !self || self->connected_ || self->closed_) return;
-    std::fprintf(stderr, "parleyd: %s: no CONNECT within 10 s; closing\n", self->peer_.c_str());
+    std::fprintf(stderr, "parleyd: %s: no CONNECT within 10 s; closing\n",
+                 self->info_.peer.c_str());
     self->close();
   });
+}
+
+bool Endpoint::startProtocol(std::vector<uint8_t> pending) {
+  client_ = std::make_shared<core::Client>(server_.broker(), *this);
   in_ = std::move(pending);
   in_used_ = in_.size();
   if (in_.size() < kInitialRead) in_.resize(kInitialRead);
-  if (in_used_ && !processInput()) return;
+  if (in_used_ && !processInput()) return false;
   flush();
-  read();
+  return true;
 }
 
-void Connection::read() {
-  if (closing_ || closed_) return;
+uint8_t* Endpoint::inSpace() {
   if (in_used_ == in_.size()) in_.resize(in_.size() * 2);
-  socket_.async_read_some(asio::buffer(in_.data() + in_used_, in_.size() - in_used_),
-                          [self = shared_from_this()](const boost::system::error_code& ec,
-                                                      size_t n) { self->onRead(ec, n); });
+  return in_.data() + in_used_;
 }
 
-void Connection::onRead(const boost::system::error_code& ec, size_t n) {
-  if (ec) {
-    lost();
-    return;
-  }
+bool Endpoint::onInput(size_t n) {
   in_used_ += n;
-  if (!processInput()) return;
+  if (!processInput()) return false;
   flush();
-  read();
+  return true;
 }
 
-bool Connection::processInput() {
+bool Endpoint::onInputCopy(const uint8_t* data, size_t n) {
+  if (closing_ || closed_) return false;
+  if (in_.size() - in_used_ < n) in_.resize(in_used_ + n);
+  std::memcpy(in_.data() + in_used_, data, n);
+  return onInput(n);
+}
+
+bool Endpoint::processInput() {
   const uint32_t max_packet = server_.broker().config().max_packet_size;
   size_t pos = 0;
   while (!closing_ && pos < in_used_) {
@@ -93,22 +102,14 @@ bool Connection::processInput() {
       if (auto* c = std::get_if<mqtt::Connect>(&*decoded)) {
         const size_t home = server_.broker().homeThread(c->client_id);
         if (home != thread_ && !c->client_id.empty()) {
-          // Continue on the session's home thread: hand over the socket and the unread bytes
-          // (this CONNECT included) and stop here.
+          // Continue on the session's home thread with the unread bytes, this CONNECT
+          // included; the core never saw anything here.
           std::vector<uint8_t> rest(in_.begin() + static_cast<long>(pos),
                                     in_.begin() + static_cast<long>(in_used_));
-          const bool v6 = socket_.local_endpoint().address().is_v6();
-          boost::system::error_code rec;
-          const int fd = socket_.release(rec);
           moved_ = true;
           closed_ = true;
           connect_timer_.cancel();
-          if (rec) {
-            std::fprintf(stderr, "parleyd: %s: cannot move socket: %s\n", peer_.c_str(),
-                         rec.message().c_str());
-            return false;
-          }
-          server_.adopt(home, fd, v6, std::move(rest), peer_);
+          moveTo(home, std::move(rest));
           return false;
         }
         connected_ = true;
@@ -130,7 +131,7 @@ bool Connection::processInput() {
   return !closing_;
 }
 
-void Connection::requestFlush() {
+void Endpoint::requestFlush() {
   if (flush_posted_ || writing_now_ || closed_) return;
   flush_posted_ = true;
   asio::post(server_.context(thread_), [self = shared_from_this()] {
@@ -139,50 +140,50 @@ void Connection::requestFlush() {
   });
 }
 
-void Connection::flush() {
+void Endpoint::flush() {
   if (writing_now_ || closed_) return;
   if (out_.empty()) {
     if (closing_) shutdown();
     return;
   }
   std::swap(out_, writing_);
+  writing_bytes_ = writing_.size();
   writing_now_ = true;
-  asio::async_write(socket_, asio::buffer(writing_),
-                    [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-                      self->writing_now_ = false;
-                      if (self->writing_.capacity() > kIdleShrink) {
-                        mqtt::Buffer().swap(self->writing_);
-                      } else {
-                        self->writing_.clear();
-                      }
-                      if (ec) {
-                        self->lost();
-                        return;
-                      }
-                      // The socket drained: sessions held back by the watermark may go on.
-                      if (!self->closing_ && self->client_ && self->client_->session())
-                        self->client_->session()->pump();
-                      self->flush();
-                    });
+  startWrite();
 }
 
-void Connection::close() {
+void Endpoint::onWritten(bool ok) {
+  writing_now_ = false;
+  writing_bytes_ = 0;
+  if (writing_.capacity() > kIdleShrink) {
+    mqtt::Buffer().swap(writing_);
+  } else {
+    writing_.clear();
+  }
+  if (!ok) {
+    lost();
+    return;
+  }
+  // The stream drained: sessions held back by the watermark may go on.
+  if (!closing_ && client_ && client_->session()) client_->session()->pump();
+  flush();
+}
+
+void Endpoint::close() {
   if (closing_ || closed_) return;
   closing_ = true;
   flush();
 }
 
-void Connection::shutdown() {
+void Endpoint::shutdown() {
   if (closed_) return;
   closed_ = true;
   connect_timer_.cancel();
-  boost::system::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  shutdownStream();
   if (client_) client_->onConnectionLost();
 }
 
-void Connection::lost() {
+void Endpoint::lost() {
   if (moved_) return;
   closing_ = true;
   out_.clear();
