@@ -1,20 +1,19 @@
 // parleyd: wires the store, the broker core and the network server together.
+#include <sys/resource.h>
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/program_options.hpp>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <functional>
+#include <iostream>
 #include <thread>
 
-#include <sys/resource.h>
-
-#include <boost/asio/signal_set.hpp>
-#include <boost/program_options.hpp>
-
-#include "broker.hpp"
 #include "acl.hpp"
+#include "broker.hpp"
 #include "jwt_authenticator.hpp"
 #include "password_file.hpp"
 #include "server.hpp"

@@ -65,7 +65,8 @@ int passwd(int argc, char** argv) {
   if (argc - i != 2) return usage();
   const std::string file = argv[i], user = argv[i + 1];
   if (!auth::isValidUserName(user)) {
-    std::fprintf(stderr, "parleyctl: a user name may not be empty or contain ':' or a line break\n");
+    std::fprintf(stderr,
+                 "parleyctl: a user name may not be empty or contain ':' or a line break\n");
     return 2;
   }
   auth::PasswordEntries entries;

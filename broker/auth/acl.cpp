@@ -229,7 +229,9 @@ std::shared_ptr<const Acl> AclAuthorizer::current() const {
   return acl_;
 }
 
-size_t AclAuthorizer::ruleCount() const { return current()->ruleCount(); }
+size_t AclAuthorizer::ruleCount() const {
+  return current()->ruleCount();
+}
 
 bool AclAuthorizer::canPublish(const core::ClientIdentity& who, std::string_view topic) {
   return current()->canPublish(who.user, who.client_id, topic);

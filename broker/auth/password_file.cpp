@@ -1,5 +1,9 @@
 #include "password_file.hpp"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -7,11 +11,6 @@
 #include <sstream>
 #include <stdexcept>
 #include <vector>
-
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 namespace parley::auth {
 
@@ -23,8 +22,8 @@ constexpr uint32_t kMaxIterations = 10000000;
 
 std::string base64(const uint8_t* data, size_t n) {
   std::string out(4 * ((n + 2) / 3), '\0');
-  const int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data,
-                                  static_cast<int>(n));
+  const int len =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
   out.resize(static_cast<size_t>(len));
   return out;
 }
@@ -58,8 +57,8 @@ std::string hashPassword(std::string_view password, uint32_t iterations) {
   if (RAND_bytes(salt, sizeof salt) != 1) throw std::runtime_error("RAND_bytes failed");
   if (!pbkdf2(password, salt, sizeof salt, iterations, key, sizeof key))
     throw std::runtime_error("PBKDF2 failed");
-  return std::string(kScheme) + std::to_string(iterations) + "$" + base64(salt, sizeof salt) +
-         "$" + base64(key, sizeof key);
+  return std::string(kScheme) + std::to_string(iterations) + "$" + base64(salt, sizeof salt) + "$" +
+         base64(key, sizeof key);
 }
 
 bool verifyPassword(std::string_view password, std::string_view encoded) {
@@ -80,8 +79,7 @@ bool verifyPassword(std::string_view password, std::string_view encoded) {
       !unbase64(encoded.substr(d2 + 1), expected) || expected.empty() || salt.empty())
     return false;
   std::vector<uint8_t> key(expected.size());
-  if (!pbkdf2(password, salt.data(), salt.size(), iterations, key.data(), key.size()))
-    return false;
+  if (!pbkdf2(password, salt.data(), salt.size(), iterations, key.data(), key.size())) return false;
   return CRYPTO_memcmp(key.data(), expected.data(), key.size()) == 0;
 }
 

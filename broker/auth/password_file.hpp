@@ -30,8 +30,7 @@ namespace parley::auth {
 constexpr uint32_t kDefaultPbkdf2Iterations = 100000;
 
 // Hashes `password` with a fresh random salt (throws std::runtime_error if OpenSSL fails).
-std::string hashPassword(std::string_view password,
-                         uint32_t iterations = kDefaultPbkdf2Iterations);
+std::string hashPassword(std::string_view password, uint32_t iterations = kDefaultPbkdf2Iterations);
 // Checks `password` against an encoded hash in constant time; false for a malformed hash too.
 bool verifyPassword(std::string_view password, std::string_view encoded);
 

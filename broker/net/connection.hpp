@@ -9,11 +9,10 @@
 //
 // Threading: its accepting thread for its whole life (TCP: until the hand-over).
 #pragma once
+#include <boost/asio/post.hpp>
 #include <cstdio>
 #include <memory>
 #include <vector>
-
-#include <boost/asio/post.hpp>
 
 #include "endpoint.hpp"
 #include "relay.hpp"
@@ -114,17 +113,15 @@ class ConnectionT final : public Endpoint, public RelayIo {
       boost::asio::post(ctx, [ep] { ep->ioLost(); });
       return;
     }
-    boost::asio::post(ctx, [ep, bytes = std::vector<uint8_t>(in_.data(), in_.data() + n)] {
-      ep->feed(bytes);
-    });
+    boost::asio::post(
+        ctx, [ep, bytes = std::vector<uint8_t>(in_.data(), in_.data() + n)] { ep->feed(bytes); });
     read();
   }
 
   void startWrite() override {
-    io_.write(writing_.data(), writing_bytes_,
-              [self = self()](const boost::system::error_code& ec, size_t) {
-                self->onWritten(!ec);
-              });
+    io_.write(
+        writing_.data(), writing_bytes_,
+        [self = self()](const boost::system::error_code& ec, size_t) { self->onWritten(!ec); });
   }
 
   void shutdownStream() override {
@@ -146,9 +143,9 @@ class ConnectionT final : public Endpoint, public RelayIo {
     } else {
       relay_thread_ = home;
       relay_ = std::make_shared<RelayEndpoint>(server_, home, info_, self(), thread_);
-      boost::asio::post(server_.context(home), [ep = relay_, pending = std::move(pending)]() mutable {
-        ep->start(std::move(pending));
-      });
+      boost::asio::post(
+          server_.context(home),
+          [ep = relay_, pending = std::move(pending)]() mutable { ep->start(std::move(pending)); });
       // Idle relay reads need no more than a modest buffer.
       if (in_.size() < 4096) in_.resize(4096);
     }

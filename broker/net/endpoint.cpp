@@ -1,9 +1,8 @@
 #include "endpoint.hpp"
 
+#include <boost/asio/post.hpp>
 #include <cstdio>
 #include <cstring>
-
-#include <boost/asio/post.hpp>
 
 #include "server.hpp"
 

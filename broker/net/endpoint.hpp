@@ -14,12 +14,11 @@
 // moves the connection there (moveTo) before the core sees the CONNECT. So core::Client::onPacket
 // after CONNECT always runs on Broker::homeThread(client_id).
 #pragma once
+#include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <boost/asio/steady_timer.hpp>
 
 #include "client.hpp"
 #include "codec.hpp"
@@ -52,7 +51,7 @@ class ConnectionSlot {
 
 // What a connection learned before CONNECT that the protocol side needs.
 struct PeerInfo {
-  std::string peer;                       // "address:port" for log lines
+  std::string peer;                      // "address:port" for log lines
   std::optional<std::string> cert_user;  // verified client certificate's CN (--tls-cn-as-username)
 };
 

@@ -29,10 +29,9 @@ void RelayEndpoint::ioLost() {
 
 void RelayEndpoint::startWrite() {
   if (!io_) return;  // the stream is gone; ioLost() has closed us or is on its way
-  boost::asio::post(server_.context(io_thread_),
-                    [io = io_, buf = std::move(writing_)]() mutable {
-                      io->relayWrite(std::move(buf));
-                    });
+  boost::asio::post(server_.context(io_thread_), [io = io_, buf = std::move(writing_)]() mutable {
+    io->relayWrite(std::move(buf));
+  });
 }
 
 void RelayEndpoint::shutdownStream() {

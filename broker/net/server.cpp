@@ -42,7 +42,9 @@ Server::Server(core::Broker& broker, size_t threads) : broker_(broker) {
   broker_.setExecutors(std::move(executors));
 }
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  stop();
+}
 
 uint16_t Server::bindListener(Kind kind, const std::string& bind, uint16_t port) {
   auto l = std::make_unique<Listener>();
@@ -68,11 +70,13 @@ void Server::listen(const ListenOptions& options) {
   port_ = bindListener(Kind::Tcp, options.bind, options.port);
   std::string extra;
   if (options.tls_port)
-    extra += "tls " + std::to_string(bindListener(Kind::Tls, options.bind, *options.tls_port)) + "\n";
+    extra +=
+        "tls " + std::to_string(bindListener(Kind::Tls, options.bind, *options.tls_port)) + "\n";
   if (options.ws_port)
     extra += "ws " + std::to_string(bindListener(Kind::Ws, options.bind, *options.ws_port)) + "\n";
   if (options.wss_port)
-    extra += "wss " + std::to_string(bindListener(Kind::Wss, options.bind, *options.wss_port)) + "\n";
+    extra +=
+        "wss " + std::to_string(bindListener(Kind::Wss, options.bind, *options.wss_port)) + "\n";
   std::fprintf(stderr, "parleyd: %zu threads; max connections %s, connect rate per address %s\n",
                loops_.size(),
                max_connections_ ? std::to_string(max_connections_).c_str() : "unlimited",
@@ -80,7 +84,7 @@ void Server::listen(const ListenOptions& options) {
   if (tls_)
     std::fprintf(stderr, "parleyd: TLS certificate %s, client certificates %s\n",
                  options.tls.cert_file.c_str(),
-                 options.tls.ca_file.empty()          ? "not asked"
+                 options.tls.ca_file.empty()       ? "not asked"
                  : options.tls.require_client_cert ? "required"
                                                    : "verified if sent");
   if (!options.port_file.empty()) {
@@ -134,7 +138,8 @@ bool Server::admit(const asio::ip::address& from, const std::string& peer) {
   }
   // One line per refusal would let a storm flood the log: at most one a second, with a count.
   if (now - last_refusal_log_ms_ >= 1000) {
-    std::fprintf(stderr, "parleyd: %s: connection refused: %s (%llu more refused since last line)\n",
+    std::fprintf(stderr,
+                 "parleyd: %s: connection refused: %s (%llu more refused since last line)\n",
                  peer.c_str(), why, static_cast<unsigned long long>(refusals_unlogged_));
     last_refusal_log_ms_ = now;
     refusals_unlogged_ = 0;
@@ -153,8 +158,8 @@ void Server::accept(Listener& l) {
           std::fprintf(stderr, "parleyd: accept: %s\n", ec.message().c_str());
           if (ec == asio::error::no_descriptors) {
             // Out of file descriptors: back off briefly instead of spinning.
-            auto t = std::make_shared<asio::steady_timer>(loops_[0]->io,
-                                                          std::chrono::milliseconds(100));
+            auto t =
+                std::make_shared<asio::steady_timer>(loops_[0]->io, std::chrono::milliseconds(100));
             t->async_wait([this, &l, t](const boost::system::error_code&) { accept(l); });
             return;
           }

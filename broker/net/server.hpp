@@ -12,6 +12,10 @@
 // Threading: constructed and started on the main thread; stop() and reloadTls() from any thread.
 #pragma once
 #include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -19,11 +23,6 @@
 #include <thread>
 #include <unordered_map>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "broker.hpp"
 #include "endpoint.hpp"
@@ -41,8 +40,8 @@ struct ListenOptions {
   // Written once every listener is bound: the MQTT TCP port on the first line, then one line
   // "tls|ws|wss PORT" per other listener.
   std::string port_file;
-  size_t max_connections = 0;       // 0 = no limit
-  double max_connect_rate = 0;      // new connections per second per source address; 0 = off
+  size_t max_connections = 0;   // 0 = no limit
+  double max_connect_rate = 0;  // new connections per second per source address; 0 = off
 };
 
 class Server {

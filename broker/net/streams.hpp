@@ -9,12 +9,6 @@
 //
 // Threading: used only on the connection's thread; the objects are bound to its io_context.
 #pragma once
-#include <cstdio>
-#include <memory>
-#include <optional>
-#include <string>
-#include <type_traits>
-
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -25,6 +19,11 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
 
 #include "endpoint.hpp"
 
@@ -53,8 +52,8 @@ inline void certificateUser(SSL* ssl, bool cn_as_username, PeerInfo& info) {
   if (!cert) return;
   if (SSL_get_verify_result(ssl) == X509_V_OK) {
     char cn[256];
-    const int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
-                                            sizeof cn);
+    const int n =
+        X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
     if (n > 0) info.cert_user = std::string(cn, static_cast<size_t>(n));
   }
   X509_free(cert);
@@ -106,7 +105,8 @@ class TlsIo {
   void handshake(PeerInfo& info, H h) {
     s_.async_handshake(ssl::stream_base::server,
                        [this, &info, h = std::move(h)](const error_code& ec) mutable {
-                         if (!ec) detail::certificateUser(s_.native_handle(), cn_as_username_, info);
+                         if (!ec)
+                           detail::certificateUser(s_.native_handle(), cn_as_username_, info);
                          h(ec);
                        });
   }
@@ -135,13 +135,8 @@ class WsIoT {
   static constexpr bool kMovable = false;
   static constexpr const char* kName = kTls ? "wss" : "ws";
 
-  explicit WsIoT(tcp::socket s)
-    requires(!kTls)
-      : ws_(std::move(s)) {
-    init();
-  }
-  WsIoT(tcp::socket s, std::shared_ptr<ssl::context> ctx, bool cn_as_username)
-    requires(kTls)
+  explicit WsIoT(tcp::socket s) requires(!kTls) : ws_(std::move(s)) { init(); }
+  WsIoT(tcp::socket s, std::shared_ptr<ssl::context> ctx, bool cn_as_username) requires(kTls)
       : ctx_(std::move(ctx)), ws_(std::move(s), *ctx_), cn_as_username_(cn_as_username) {
     init();
   }
@@ -239,10 +234,9 @@ class WsIoT {
     res.keep_alive(false);
     res.body() = why;
     res.prepare_payload();
-    http::async_write(ws_.next_layer(), res,
-                      [h = std::move(h)](const error_code&, size_t) mutable {
-                        h(make_error_code(boost::system::errc::protocol_error));
-                      });
+    http::async_write(ws_.next_layer(), res, [h = std::move(h)](const error_code&, size_t) mutable {
+      h(make_error_code(boost::system::errc::protocol_error));
+    });
   }
 
   std::shared_ptr<ssl::context> ctx_;  // kTls only

@@ -1,8 +1,8 @@
 #include "tls_context.hpp"
 
-#include <stdexcept>
-
 #include <openssl/ssl.h>
+
+#include <stdexcept>
 
 namespace parley::net {
 
@@ -22,8 +22,8 @@ std::shared_ptr<ssl::context> TlsContext::build() const {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   try {
     ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                     ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                     ssl::context::single_dh_use);
     SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
     ctx->use_certificate_chain_file(options_.cert_file);
     ctx->use_private_key_file(options_.key_file, ssl::context::pem);

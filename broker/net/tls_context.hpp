@@ -5,11 +5,10 @@
 //
 // Threading: current() and reload() are safe from any thread.
 #pragma once
+#include <boost/asio/ssl/context.hpp>
 #include <memory>
 #include <mutex>
 #include <string>
-
-#include <boost/asio/ssl/context.hpp>
 
 namespace parley::net {
 

@@ -33,7 +33,8 @@ inline std::string readFile(const fs::path& p) {
 }
 
 inline fs::path makeTempDir(const char* tag) {
-  std::string tmpl = (fs::temp_directory_path() / (std::string("parley-") + tag + "-XXXXXX")).string();
+  std::string tmpl =
+      (fs::temp_directory_path() / (std::string("parley-") + tag + "-XXXXXX")).string();
   if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
   return tmpl;
 }
@@ -110,11 +111,17 @@ class Background {
 class Parleyd {
  public:
   explicit Parleyd(std::vector<std::string> args) : dir_(makeTempDir("transport")) {
-    std::vector<std::string> argv = {PARLEYD,          "--port",   "0",
-                                     "--port-file",    (dir_ / "ports").string(),
-                                     "--data-dir",     (dir_ / "data").string(),
-                                     "--durability",   "none",
-                                     "--threads",      "2"};
+    std::vector<std::string> argv = {PARLEYD,
+                                     "--port",
+                                     "0",
+                                     "--port-file",
+                                     (dir_ / "ports").string(),
+                                     "--data-dir",
+                                     (dir_ / "data").string(),
+                                     "--durability",
+                                     "none",
+                                     "--threads",
+                                     "2"};
     argv.insert(argv.end(), args.begin(), args.end());
     pid_ = ::fork();
     if (pid_ == 0) {

@@ -31,8 +31,8 @@ class Transport : public ::testing::Test {
   }
   // An MQTT.js command line; `env` like "MQTT_VERSION=4 ".
   static std::string node(const std::string& args, const std::string& env = "") {
-    return "NODE_PATH=" + q(NODE_PATH_DIR) + " MQTT_CA=" + q(cert("ca.crt")) + " " + env +
-           "node " + q(NODE_CLIENT) + " " + args;
+    return "NODE_PATH=" + q(NODE_PATH_DIR) + " MQTT_CA=" + q(cert("ca.crt")) + " " + env + "node " +
+           q(NODE_CLIENT) + " " + args;
   }
   static std::string pub(uint16_t port, const std::string& extra) {
     return "mosquitto_pub -h 127.0.0.1 -p " + std::to_string(port) + " " + extra;
@@ -61,8 +61,8 @@ TEST_F(Transport, TlsQos1WithAndWithoutClientCertificate) {
   Parleyd b(args);
   ASSERT_NE(b.tls, 0);
   const std::string ca = " --cafile " + q(cert("ca.crt"));
-  const std::string withCert = ca + " --cert " + q(cert("client.crt")) + " --key " +
-                               q(cert("client.key"));
+  const std::string withCert =
+      ca + " --cert " + q(cert("client.crt")) + " --key " + q(cert("client.key"));
   for (int i = 0; i < 4; ++i) {
     const std::string topic = "tls/" + std::to_string(i);
     Background s(sub(b.tls, "-q 1 -C 2 -v -i tsub" + std::to_string(i) + " -t " + topic +
@@ -111,9 +111,9 @@ TEST_F(Transport, TlsCertificateCnIsUserName) {
   const std::string acl = (dir / "acl").string();
   std::ofstream(acl) << "user certuser\ntopic readwrite cert/#\n";
   auto args = tlsArgs();
-  args.insert(args.end(), {"--tls-ca", cert("ca.crt"), "--tls-require-client-cert",
-                           "--tls-cn-as-username", "--auth", "password", "--password-file",
-                           passwordFile(dir), "--acl-file", acl});
+  args.insert(args.end(),
+              {"--tls-ca", cert("ca.crt"), "--tls-require-client-cert", "--tls-cn-as-username",
+               "--auth", "password", "--password-file", passwordFile(dir), "--acl-file", acl});
   Parleyd b(args);
   const std::string tls = " --cafile " + q(cert("ca.crt")) + " --cert " + q(cert("client.crt")) +
                           " --key " + q(cert("client.key"));
@@ -211,7 +211,9 @@ TEST_F(Transport, PersistentSessionAcrossTransports) {
     auto r = run(sub(b.port, "-c -q 1 -i " + id + " -t backlog/" + id + " -E"));
     ASSERT_EQ(r.code, 0) << r.out;
     for (int i = 1; i <= 3; ++i)
-      ASSERT_EQ(run(pub(b.port, "-q 1 -t backlog/" + id + " -m " + id + "-" + std::to_string(i))).code, 0);
+      ASSERT_EQ(
+          run(pub(b.port, "-q 1 -t backlog/" + id + " -m " + id + "-" + std::to_string(i))).code,
+          0);
     const std::string url = (id == "dev-a" || id == "dev-c")
                                 ? "ws://127.0.0.1:" + std::to_string(b.ws) + "/mqtt"
                                 : "wss://127.0.0.1:" + std::to_string(b.wss) + "/mqtt";
@@ -276,8 +278,8 @@ TEST_F(Transport, AclForbiddenPublishAndSubscribe) {
 
 std::string base64url(const unsigned char* p, size_t n) {
   std::string b(4 * ((n + 2) / 3) + 1, '\0');
-  b.resize(static_cast<size_t>(EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b.data()), p,
-                                               static_cast<int>(n))));
+  b.resize(static_cast<size_t>(
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b.data()), p, static_cast<int>(n))));
   for (char& c : b) c = c == '+' ? '-' : c == '/' ? '_' : c;
   while (!b.empty() && b.back() == '=') b.pop_back();
   return b;

@@ -1,7 +1,7 @@
 // The ACL matcher: filter coverage and overlap tables, file parsing, rules per user and pattern.
-#include <gtest/gtest.h>
-
 #include "acl.hpp"
+
+#include <gtest/gtest.h>
 
 namespace parley::auth {
 namespace {
@@ -12,13 +12,13 @@ TEST(AclMatch, FilterCovers) {
     const char* filter;
     bool covers;
   } cases[] = {
-      {"a/b", "a/b", true},     {"a/b", "a/c", false},    {"a/+", "a/b", true},
-      {"a/+", "a/+", true},     {"a/+", "a/#", false},    {"a/+", "a/b/c", false},
-      {"a/#", "a", true},       {"a/#", "a/b/c", true},   {"a/#", "a/+/c", true},
-      {"a/#", "a/#", true},     {"a/#", "b/#", false},    {"#", "a/b", true},
-      {"#", "#", true},         {"a/b", "a/+", false},    {"a/b", "a/#", false},
-      {"+/b", "a/b", true},     {"+/b", "+/b", true},     {"+/b", "#", false},
-      {"a", "a/b", false},      {"a/b/c", "a/b", false},  {"#", "$SYS/x", false},
+      {"a/b", "a/b", true},     {"a/b", "a/c", false},      {"a/+", "a/b", true},
+      {"a/+", "a/+", true},     {"a/+", "a/#", false},      {"a/+", "a/b/c", false},
+      {"a/#", "a", true},       {"a/#", "a/b/c", true},     {"a/#", "a/+/c", true},
+      {"a/#", "a/#", true},     {"a/#", "b/#", false},      {"#", "a/b", true},
+      {"#", "#", true},         {"a/b", "a/+", false},      {"a/b", "a/#", false},
+      {"+/b", "a/b", true},     {"+/b", "+/b", true},       {"+/b", "#", false},
+      {"a", "a/b", false},      {"a/b/c", "a/b", false},    {"#", "$SYS/x", false},
       {"+/x", "$SYS/x", false}, {"$SYS/#", "$SYS/x", true}, {"a//b", "a//b", true},
       {"a/+/b", "a//b", true},
   };
@@ -32,8 +32,8 @@ TEST(AclMatch, FiltersOverlap) {
     const char* b;
     bool overlap;
   } cases[] = {
-      {"a/b", "a/b", true}, {"a/b", "a/c", false}, {"a/#", "#", true},
-      {"a/#", "a", true},   {"a/+", "a/b/c", false}, {"a/+/c", "a/b/+", true},
+      {"a/b", "a/b", true},        {"a/b", "a/c", false},       {"a/#", "#", true},
+      {"a/#", "a", true},          {"a/+", "a/b/c", false},     {"a/+/c", "a/b/+", true},
       {"a/secret/#", "a/#", true}, {"a/secret/#", "a/+", true}, {"a/secret/#", "a/public", false},
       {"+", "a/b", false},
   };

@@ -1,10 +1,10 @@
 // Password hashing (PBKDF2-HMAC-SHA256) and the password-file authenticator.
+#include "password_file.hpp"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
-
-#include "password_file.hpp"
 
 namespace parley::auth {
 namespace {
@@ -30,10 +30,10 @@ TEST(PasswordHash, IterationsAreTakenFromTheHash) {
 }
 
 TEST(PasswordHash, MalformedHashesNeverVerify) {
-  for (const char* bad : {"", "pw", "$pbkdf2-sha256$", "$pbkdf2-sha256$0$AAAA$AAAA",
-                          "$pbkdf2-sha256$x$AAAA$AAAA", "$pbkdf2-sha256$10$AAAA",
-                          "$pbkdf2-sha256$10$A$AAAA", "$pbkdf2-sha256$99999999999$AAAA$AAAA",
-                          "$sha512$10$AAAA$AAAA"})
+  for (const char* bad :
+       {"", "pw", "$pbkdf2-sha256$", "$pbkdf2-sha256$0$AAAA$AAAA", "$pbkdf2-sha256$x$AAAA$AAAA",
+        "$pbkdf2-sha256$10$AAAA", "$pbkdf2-sha256$10$A$AAAA",
+        "$pbkdf2-sha256$99999999999$AAAA$AAAA", "$sha512$10$AAAA$AAAA"})
     EXPECT_FALSE(verifyPassword("pw", bad)) << bad;
 }
 
