@@ -28,15 +28,17 @@ void RelayEndpoint::ioLost() {
 }
 
 void RelayEndpoint::startWrite() {
-  if (!io_) return;  // the stream is gone; ioLost() has closed us or is on its way
+  // The stream side is only touched on its own thread; the weak pointer is checked there.
   boost::asio::post(server_.context(io_thread_), [io = io_, buf = std::move(writing_)]() mutable {
-    io->relayWrite(std::move(buf));
+    if (auto s = io.lock()) s->relayWrite(std::move(buf));
   });
 }
 
 void RelayEndpoint::shutdownStream() {
-  if (!io_) return;
-  boost::asio::post(server_.context(io_thread_), [io = std::move(io_)] { io->relayClose(); });
+  boost::asio::post(server_.context(io_thread_), [io = std::move(io_)] {
+    if (auto s = io.lock()) s->relayClose();
+  });
+  io_.reset();
 }
 
 void RelayEndpoint::moveTo(size_t, std::vector<uint8_t>) {

@@ -13,10 +13,11 @@
 // ordering and the slow-reader watermark work as on TCP. When the home thread happens to be the
 // accepting thread, nothing is relayed.
 //
-// Lifetime: the stream side (ConnectionT, implementing RelayIo) holds the RelayEndpoint until
-// the stream fails or the endpoint asks it to close; the endpoint holds the stream side until it
-// closes or hears that the stream is gone. Posted functions hold shared pointers, so neither
-// goes away while a hand-over is in flight.
+// Lifetime: the stream side (ConnectionT, implementing RelayIo) is kept alive by its pending
+// read, as any connection, and holds the RelayEndpoint until the stream fails or the endpoint
+// asks it to close. The endpoint refers back weakly (no cycle, so nothing leaks when the event
+// loops stop with connections open). Posted functions hold shared pointers, so neither goes
+// away while a hand-over is in flight.
 #pragma once
 #include <memory>
 #include <vector>
@@ -52,7 +53,7 @@ class RelayEndpoint final : public Endpoint {
   void shutdownStream() override;
   void moveTo(size_t home, std::vector<uint8_t> pending) override;
 
-  std::shared_ptr<RelayIo> io_;
+  std::weak_ptr<RelayIo> io_;
   size_t io_thread_;
 };
 
