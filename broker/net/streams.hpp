@@ -158,8 +158,12 @@ class WsIoT {
   void readSome(uint8_t* p, size_t n, H h) {
     ws_.async_read_some(asio::buffer(p, n),
                         [this, h = std::move(h)](error_code ec, size_t got) mutable {
-                          if (!ec && ws_.got_text())
+                          if (!ec && ws_.got_text()) {
+                            std::fprintf(stderr,
+                                         "parleyd: WebSocket text frame (MQTT needs binary "
+                                         "frames); closing\n");
                             ec = make_error_code(boost::system::errc::protocol_error);
+                          }
                           h(ec, got);
                         });
   }

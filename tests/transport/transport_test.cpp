@@ -201,6 +201,21 @@ TEST_F(Transport, WebSocketPathAndSubprotocol) {
   EXPECT_EQ(r.out, "101");
 }
 
+// MQTT packets split across WebSocket frames and packed into one are handled as on TCP; a text
+// frame closes the connection (MQTT 5.0 6.0).
+TEST_F(Transport, WebSocketFramesSplitAndPacked) {
+  Parleyd b({"--ws-port", "0"});
+  const std::string url = "ws://127.0.0.1:" + std::to_string(b.ws) + "/mqtt";
+  auto r = run("NODE_PATH=" + q(NODE_PATH_DIR) + " node " + q(WS_FRAMES) + " " + url + " binary");
+  ASSERT_EQ(r.code, 0) << r.out << b.log();
+  EXPECT_NE(r.out.find("20020000"), std::string::npos) << r.out;        // CONNACK accepted
+  EXPECT_NE(r.out.find("9003000101"), std::string::npos) << r.out;      // SUBACK QoS 1
+  EXPECT_NE(r.out.find("40020002"), std::string::npos) << r.out;        // PUBACK for id 2
+  EXPECT_NE(r.out.find("32090003612f62"), std::string::npos) << r.out;  // the PUBLISH back
+  r = run("NODE_PATH=" + q(NODE_PATH_DIR) + " node " + q(WS_FRAMES) + " " + url + " text");
+  EXPECT_NE(r.out.find("CLOSED"), std::string::npos) << r.out;
+}
+
 // A persistent session outlives its transport: subscribe over TCP, go away, messages are
 // published, the same client id comes back over WebSocket (and then WSS) and gets the backlog.
 TEST_F(Transport, PersistentSessionAcrossTransports) {
