@@ -10,7 +10,14 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   libpaho-mqtt-dev libpaho-mqttpp-dev
   mosquitto mosquitto-clients nats-server
+  openssl curl
 )
+
+# Node.js and npm run MQTT.js in the transport tests (tests/transport installs it from npm into
+# the build tree). A machine that already has them (e.g. from another repository) keeps its own;
+# Debian's npm package would conflict with such a nodejs.
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,4 +1,6 @@
 // parleyd: wires the store, the broker core and the network server together.
+#include <sys/resource.h>
+
 #include <boost/asio/signal_set.hpp>
 #include <boost/program_options.hpp>
 #include <chrono>
@@ -6,11 +8,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <thread>
 
+#include "acl.hpp"
 #include "broker.hpp"
 #include "jwt_authenticator.hpp"
+#include "password_file.hpp"
 #include "server.hpp"
 #include "store.hpp"
 
@@ -51,6 +56,15 @@ int main(int argc, char** argv) {
   uint32_t max_packet = cfg.max_packet_size;
   std::string auth_mode = "none", jwt_key_file;
   auth::JwtOptions jwt;
+  int tls_port = -1, ws_port = -1, wss_port = -1;
+  std::string password_file, acl_file;
+  // Default connection cap: what the descriptor limit allows, less room for the store's files.
+  size_t max_connections = 0;
+  {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 512)
+      max_connections = static_cast<size_t>(rl.rlim_cur) - 256;
+  }
 
   po::options_description desc(
       "parleyd — Parley MQTT 3.1.1/5.0 broker\n\nUsage: parleyd [options]\nOptions (a --config "
@@ -61,7 +75,31 @@ int main(int argc, char** argv) {
     ("config", po::value(&config_file), "read options from this file")
     ("bind", po::value(&listen.bind)->default_value("127.0.0.1"), "address to listen on")
     ("port", po::value(&listen.port)->default_value(1883), "MQTT TCP port (0 = any free port)")
-    ("port-file", po::value(&listen.port_file), "write the bound port to this file once listening")
+    ("port-file", po::value(&listen.port_file),
+     "write the bound ports to this file once listening: the MQTT port on the first line, then "
+     "'tls|ws|wss PORT' lines")
+    ("tls-port", po::value(&tls_port), "MQTT over TLS port (off unless given; 0 = any free port)")
+    ("ws-port", po::value(&ws_port), "MQTT over WebSocket port, path /mqtt (off unless given)")
+    ("wss-port", po::value(&wss_port), "MQTT over WebSocket over TLS port (off unless given)")
+    ("tls-cert", po::value(&listen.tls.cert_file), "PEM certificate chain for TLS listeners")
+    ("tls-key", po::value(&listen.tls.key_file), "PEM private key for TLS listeners")
+    ("tls-ca", po::value(&listen.tls.ca_file),
+     "PEM CA file: client certificates are asked for and verified against it")
+    ("tls-require-client-cert", po::bool_switch(&listen.tls.require_client_cert),
+     "refuse TLS clients without a valid certificate (needs --tls-ca)")
+    ("tls-cn-as-username", po::bool_switch(&listen.tls.cn_as_username),
+     "a verified client certificate's CN is the user name; it replaces user name and password")
+    ("max-connections", po::value(&max_connections)->default_value(max_connections),
+     "open client connections over all listeners; more are closed right after accept "
+     "(default: the descriptor limit less 256; 0 = no limit)")
+    ("max-connect-rate", po::value(&listen.max_connect_rate)->default_value(0),
+     "new connections per second from one source address (token bucket, burst = one second); "
+     "excess ones are closed right after accept (0 = off)")
+    ("max-publish-rate", po::value(&cfg.max_publish_rate)->default_value(cfg.max_publish_rate),
+     "PUBLISH packets per second per client (token bucket); above it 5.0 clients get DISCONNECT "
+     "0x96, 3.1.1 clients are closed (0 = off)")
+    ("max-publish-bytes", po::value(&cfg.max_publish_bytes_rate)->default_value(cfg.max_publish_bytes_rate),
+     "PUBLISH topic + payload bytes per second per client, same handling (0 = off)")
     ("data-dir", po::value(&sopts.path)->default_value("./data"), "RocksDB data directory")
     ("threads", po::value(&threads), "event-loop threads (default: number of cores)")
     ("durability", po::value(&durability)->default_value("sync"),
@@ -102,7 +140,13 @@ int main(int argc, char** argv) {
     ("max-topic-levels", po::value(&cfg.max_topic_levels)->default_value(cfg.max_topic_levels),
      "levels in a topic name or filter")
     ("auth", po::value(&auth_mode)->default_value("none"),
-     "none: accept every CONNECT (development; logged); jwt: user name = user id, password = JWT")
+     "none: accept every CONNECT (development; logged); jwt: user name = user id, password = JWT; "
+     "password: user name and password checked against --password-file")
+    ("password-file", po::value(&password_file),
+     "password file for --auth password (create and edit with 'parleyctl passwd'); re-read on SIGHUP")
+    ("acl-file", po::value(&acl_file),
+     "topic access rules (see docs/ACCESS.md); without it every client may use every topic; "
+     "re-read on SIGHUP")
     ("jwt-alg", po::value(&jwt.algorithm)->default_value("HS256"), "HS256, RS256 or ES256")
     ("jwt-key-file", po::value(&jwt_key_file),
      "HS256: file holding the shared secret; RS256/ES256: PEM public key")
@@ -129,6 +173,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   cfg.max_packet_size = max_packet;
+  listen.max_connections = max_connections;
+  if (tls_port >= 0) listen.tls_port = static_cast<uint16_t>(tls_port);
+  if (ws_port >= 0) listen.ws_port = static_cast<uint16_t>(ws_port);
+  if (wss_port >= 0) listen.wss_port = static_cast<uint16_t>(wss_port);
   if (threads == 0) threads = 1;
   if (threads > 255) threads = 255;
 
@@ -139,6 +187,8 @@ int main(int argc, char** argv) {
     core::Broker broker(cfg, *store, clock, threads);
     broker.recover();
     std::unique_ptr<core::Authenticator> authenticator;
+    std::unique_ptr<auth::PasswordAuthenticator> passwords;
+    std::unique_ptr<auth::AclAuthorizer> acl;
     if (auth_mode == "jwt") {
       std::ifstream kf(jwt_key_file, std::ios::binary);
       if (!kf) throw std::runtime_error("cannot read --jwt-key-file '" + jwt_key_file + "'");
@@ -153,8 +203,20 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "parleyd: WARNING: authentication is off (--auth none): every CONNECT is "
                    "accepted and the user name is trusted\n");
+    } else if (auth_mode == "password") {
+      if (password_file.empty()) throw std::runtime_error("--auth password needs --password-file");
+      passwords = std::make_unique<auth::PasswordAuthenticator>(password_file);
+      broker.setAuthenticator(passwords.get());
+      std::fprintf(stderr, "parleyd: password authentication (%s, %zu users)\n",
+                   password_file.c_str(), passwords->userCount());
     } else {
-      throw std::runtime_error("--auth must be none or jwt");
+      throw std::runtime_error("--auth must be none, jwt or password");
+    }
+    if (!acl_file.empty()) {
+      acl = std::make_unique<auth::AclAuthorizer>(acl_file);
+      broker.setAuthorizer(acl.get());
+      std::fprintf(stderr, "parleyd: topic access rules from %s (%zu rules)\n", acl_file.c_str(),
+                   acl->ruleCount());
     }
     net::Server server(broker, threads);
     server.listen(listen);
@@ -167,6 +229,23 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "parleyd: signal %d, shutting down\n", sig);
       server.stop();
     });
+    // SIGHUP: re-read the TLS certificate, the password file and the ACL; a file that fails to
+    // load leaves the old one in force.
+    boost::asio::signal_set hup(server.context(0), SIGHUP);
+    std::function<void()> wait_hup = [&] {
+      hup.async_wait([&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        std::fprintf(stderr, "parleyd: SIGHUP: reloading\n");
+        server.reloadTls();
+        std::string error;
+        if (passwords && !passwords->reload(error))
+          std::fprintf(stderr, "parleyd: password file reload failed: %s\n", error.c_str());
+        if (acl && !acl->reload(error))
+          std::fprintf(stderr, "parleyd: ACL reload failed: %s\n", error.c_str());
+        wait_hup();
+      });
+    };
+    wait_hup();
     std::signal(SIGPIPE, SIG_IGN);
     server.run();
     store->flush();

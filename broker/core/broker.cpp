@@ -639,6 +639,15 @@ void Broker::publishSys() {
       {"$SYS/broker/uptime", static_cast<uint64_t>(up_s)},
       {"$SYS/broker/store/commits", ss.commits},
       {"$SYS/broker/store/syncs", ss.syncs},
+      {"$SYS/broker/limits/auth failures", Stats::get(stats_.auth_failures)},
+      {"$SYS/broker/limits/acl denied", Stats::get(stats_.acl_denied)},
+      {"$SYS/broker/limits/connections refused max", Stats::get(stats_.connections_refused_max)},
+      {"$SYS/broker/limits/connections refused rate", Stats::get(stats_.connections_refused_rate)},
+      {"$SYS/broker/limits/handshake failures", Stats::get(stats_.handshake_failures)},
+      {"$SYS/broker/limits/publish rate exceeded", Stats::get(stats_.publish_rate_exceeded)},
+      {"$SYS/broker/limits/packets too large", Stats::get(stats_.packets_too_large)},
+      {"$SYS/broker/limits/subscriptions refused", Stats::get(stats_.subscriptions_refused)},
+      {"$SYS/broker/limits/topic limit exceeded", Stats::get(stats_.topic_limit_exceeded)},
   };
   for (auto& [topic, value] : values) {
     auto m = std::make_shared<Message>();

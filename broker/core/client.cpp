@@ -30,6 +30,9 @@ void keepForwardedProps(mqtt::Properties& p) {
 Client::Client(Broker& broker, Transport& transport) : broker_(broker), transport_(transport) {
   last_rx_ms_ = broker_.clock().nowMs();
   broker_config_publisher_backlog_limit_ = broker_.config().publisher_backlog_limit;
+  rate_ms_ = last_rx_ms_;
+  pub_tokens_ = broker_.config().max_publish_rate;
+  byte_tokens_ = double(broker_.config().max_publish_bytes_rate);
 }
 
 Client::~Client() = default;
@@ -98,6 +101,7 @@ void Client::onPacket(mqtt::Packet& packet) {
 
 void Client::onDecodeError(Reason reason, const char* what) {
   if (finished_) return;
+  if (reason == Reason::PacketTooLarge) Stats::add(broker_.stats().packets_too_large);
   if (!got_connect_) {
     std::fprintf(stderr, "parleyd: %s: bad CONNECT (%s)\n", transport_.peer().c_str(), what);
     Stats::add(broker_.stats().protocol_errors);
@@ -162,11 +166,18 @@ void Client::handleConnect(mqtt::Connect& c) {
   }
   client_id_ = c.client_id;
 
-  AuthResult auth = broker_.authenticator().authenticate(client_id_, c.username, c.password);
+  AuthResult auth;
+  if (const auto& cert_user = transport_.certificateUser()) {
+    // A verified client certificate is the credential; its CN is the user name.
+    auth = {true, Reason::Success, *cert_user, ""};
+  } else {
+    auth = broker_.authenticator().authenticate(client_id_, c.username, c.password);
+  }
   if (!auth.ok) {
-    std::fprintf(stderr, "parleyd: %s: client '%s' user '%s' refused: %s\n",
+    std::fprintf(stderr, "parleyd: %s: client '%s' user '%s' refused (reason 0x%02x): %s\n",
                  transport_.peer().c_str(), client_id_.c_str(), c.username.value_or("").c_str(),
-                 auth.why.c_str());
+                 static_cast<unsigned>(auth.reason), auth.why.c_str());
+    Stats::add(broker_.stats().auth_failures);
     sendConnackError(auth.reason);
     finished_ = true;
     transport_.close();
@@ -177,6 +188,16 @@ void Client::handleConnect(mqtt::Connect& c) {
   if (c.will) {
     if (!topics::isValidTopicName(c.will->topic)) {
       sendConnackError(v5 ? Reason::TopicNameInvalid : Reason::NotAuthorized);
+      finished_ = true;
+      transport_.close();
+      return;
+    }
+    if (!broker_.authorizer().canPublish({client_id_, user_}, c.will->topic)) {
+      std::fprintf(stderr, "parleyd: %s: client '%s' user '%s': will topic '%s' not authorized\n",
+                   transport_.peer().c_str(), client_id_.c_str(), user_.c_str(),
+                   c.will->topic.c_str());
+      Stats::add(broker_.stats().acl_denied);
+      sendConnackError(Reason::NotAuthorized);
       finished_ = true;
       transport_.close();
       return;
@@ -238,6 +259,7 @@ void Client::handlePublish(mqtt::Publish& p) {
   const auto& cfg = broker_.config();
   Stats::add(broker_.stats().messages_received);
   Stats::add(broker_.stats().bytes_received, p.payload.size() + p.topic.size());
+  if (!withinPublishRate(p.topic.size() + p.payload.size())) return;
 
   std::string_view topic = p.topic;
   if (p.props.topic_alias) {
@@ -255,9 +277,13 @@ void Client::handlePublish(mqtt::Publish& p) {
   } else if (topic.empty()) {
     return protocolError(Reason::ProtocolError, "empty topic without alias");
   }
-  if (!topics::isValidTopicName(topic) || topic.size() > cfg.max_topic_length ||
-      topics::levelCount(topic) > cfg.max_topic_levels)
+  if (!topics::isValidTopicName(topic))
     return protocolError(Reason::TopicNameInvalid, "invalid topic name");
+  if (topic.size() > cfg.max_topic_length || topics::levelCount(topic) > cfg.max_topic_levels) {
+    Stats::add(broker_.stats().topic_limit_exceeded);
+    return protocolError(Reason::TopicNameInvalid,
+                         "topic longer than --max-topic-length or --max-topic-levels");
+  }
   if (!topic.empty() && topic[0] == '$') {
     // Clients may not publish into the broker's $SYS tree.
     if (topic.rfind("$SYS", 0) == 0) {
@@ -280,6 +306,7 @@ void Client::handlePublish(mqtt::Publish& p) {
     // message dropped (as other brokers do). Logged either way.
     std::fprintf(stderr, "parleyd: client '%s' user '%s': publish to '%.*s' not authorized\n",
                  client_id_.c_str(), user_.c_str(), int(topic.size()), topic.data());
+    Stats::add(broker_.stats().acl_denied);
     const Reason r = v5 ? Reason::NotAuthorized : Reason::Success;
     if (p.qos == 1) send(mqtt::Ack{mqtt::PacketType::Puback, p.packet_id, r, {}});
     if (p.qos == 2) send(mqtt::Ack{mqtt::PacketType::Pubrec, p.packet_id, r, {}});
@@ -372,6 +399,44 @@ void Client::handlePublish(mqtt::Publish& p) {
     on_durable(true);
 }
 
+// Per-client token buckets for PUBLISH packets and bytes, refilled continuously, holding one
+// second's worth. Returns false (after disconnecting) when either runs dry.
+bool Client::withinPublishRate(size_t bytes) {
+  const auto& cfg = broker_.config();
+  if (!cfg.max_publish_rate && !cfg.max_publish_bytes_rate) return true;
+  const int64_t now = broker_.clock().nowMs();
+  const double elapsed_s = double(now - rate_ms_) / 1000.0;
+  rate_ms_ = now;
+  bool ok = true;
+  if (cfg.max_publish_rate) {
+    const double cap = cfg.max_publish_rate;
+    pub_tokens_ = std::min(cap, pub_tokens_ + elapsed_s * cap);
+    if (pub_tokens_ >= 1) {
+      pub_tokens_ -= 1;
+    } else {
+      ok = false;
+    }
+  }
+  if (ok && cfg.max_publish_bytes_rate) {
+    const double cap = double(cfg.max_publish_bytes_rate);
+    byte_tokens_ = std::min(cap, byte_tokens_ + elapsed_s * cap);
+    if (byte_tokens_ >= double(bytes)) {
+      byte_tokens_ -= double(bytes);
+    } else {
+      ok = false;
+    }
+  }
+  if (ok) return true;
+  std::fprintf(stderr,
+               "parleyd: client '%s' (%s): publish rate above --max-publish-rate %u/s or "
+               "--max-publish-bytes %llu/s; disconnecting (reason 0x96)\n",
+               client_id_.c_str(), transport_.peer().c_str(), cfg.max_publish_rate,
+               static_cast<unsigned long long>(cfg.max_publish_bytes_rate));
+  Stats::add(broker_.stats().publish_rate_exceeded);
+  disconnect(Reason::MessageRateTooHigh, "message rate too high", true);
+  return false;
+}
+
 void Client::handlePubrel(uint16_t packet_id) {
   mqtt::Ack a{mqtt::PacketType::Pubcomp, packet_id, Reason::Success, {}};
   if (session_->inboundQos2().erase(packet_id)) {
@@ -400,17 +465,27 @@ void Client::handleSubscribe(mqtt::Subscribe& s) {
   for (auto& sub : s.subscriptions) {
     const std::string& f = sub.filter;
     Reason r;
-    if (!topics::isValidSubscriptionFilter(f) || f.size() > cfg.max_topic_length ||
-        topics::levelCount(f) > cfg.max_topic_levels) {
+    if (!topics::isValidSubscriptionFilter(f)) {
+      r = v5 ? Reason::TopicFilterInvalid : Reason::UnspecifiedError;
+    } else if (f.size() > cfg.max_topic_length || topics::levelCount(f) > cfg.max_topic_levels) {
+      std::fprintf(stderr,
+                   "parleyd: client '%s': filter longer than --max-topic-length or "
+                   "--max-topic-levels refused\n",
+                   client_id_.c_str());
+      Stats::add(broker_.stats().topic_limit_exceeded);
       r = v5 ? Reason::TopicFilterInvalid : Reason::UnspecifiedError;
     } else if (!broker_.authorizer().canSubscribe({client_id_, user_}, f)) {
       std::fprintf(stderr, "parleyd: client '%s' user '%s': subscribe to '%s' not authorized\n",
                    client_id_.c_str(), user_.c_str(), f.c_str());
+      Stats::add(broker_.stats().acl_denied);
       r = v5 ? Reason::NotAuthorized : Reason::UnspecifiedError;
     } else if (v5 && sub.options.no_local && topics::isShared(f)) {
       return protocolError(Reason::ProtocolError, "no-local on a shared subscription");
     } else if (session_->subscriptions().size() >= cfg.max_subscriptions_per_client &&
                !session_->subscriptions().count(f)) {
+      std::fprintf(stderr, "parleyd: client '%s': --max-subscriptions (%u) reached; '%s' refused\n",
+                   client_id_.c_str(), cfg.max_subscriptions_per_client, f.c_str());
+      Stats::add(broker_.stats().subscriptions_refused);
       r = v5 ? Reason::QuotaExceeded : Reason::UnspecifiedError;
     } else {
       topics::SubOptions o;

@@ -76,6 +76,7 @@ class Client : public std::enable_shared_from_this<Client> {
   void send(const mqtt::Packet& p);
   void protocolError(mqtt::Reason reason, const char* what);
   void finish(bool publish_will);
+  bool withinPublishRate(size_t bytes);
 
   Broker& broker_;
   Transport& transport_;
@@ -99,6 +100,10 @@ class Client : public std::enable_shared_from_this<Client> {
   std::unordered_map<std::string, uint16_t> outbound_aliases_;
   std::unique_ptr<mqtt::Will> will_;  // rare, and large: not inline
   bool request_problem_info_ = true;
+  // Publish token buckets (BrokerConfig::max_publish_rate / max_publish_bytes_rate).
+  double pub_tokens_ = 0;
+  double byte_tokens_ = 0;
+  int64_t rate_ms_ = 0;
 };
 
 }  // namespace parley::core

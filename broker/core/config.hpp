@@ -27,6 +27,10 @@ struct BrokerConfig {
   uint32_t max_topic_length = 65535;
   uint32_t max_topic_levels = 128;
   uint32_t max_subscriptions_per_client = 10000;
+  // Per-client PUBLISH token buckets (burst = one second's worth); 0 = off. Exceeding one ends
+  // the connection: 5.0 DISCONNECT 0x96 (message rate too high), 3.1.1 close.
+  uint32_t max_publish_rate = 0;        // PUBLISH packets per second
+  uint64_t max_publish_bytes_rate = 0;  // topic + payload bytes per second
   std::string version = "parley 0.1.0";
 };
 

@@ -20,6 +20,16 @@ struct Stats {
   std::atomic<uint64_t> slow_consumers_disconnected{0};  // clean sessions over max_queued_clean
   std::atomic<uint64_t> publishers_paused{0};            // reads held back by backpressure
   std::atomic<uint64_t> store_errors{0};
+  // Access control and limits: each counts the times it refused something.
+  std::atomic<uint64_t> auth_failures{0};             // CONNECT refused by the authenticator
+  std::atomic<uint64_t> acl_denied{0};                // PUBLISH/SUBSCRIBE/will refused by the ACL
+  std::atomic<uint64_t> connections_refused_max{0};   // --max-connections
+  std::atomic<uint64_t> connections_refused_rate{0};  // --max-connect-rate
+  std::atomic<uint64_t> handshake_failures{0};        // TLS / WebSocket handshake failed
+  std::atomic<uint64_t> publish_rate_exceeded{0};     // --max-publish-rate / --max-publish-bytes
+  std::atomic<uint64_t> packets_too_large{0};         // --max-packet-size
+  std::atomic<uint64_t> subscriptions_refused{0};     // --max-subscriptions
+  std::atomic<uint64_t> topic_limit_exceeded{0};      // --max-topic-length / --max-topic-levels
 
   static void add(std::atomic<uint64_t>& c, uint64_t n = 1) {
     c.fetch_add(n, std::memory_order_relaxed);

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "codec.hpp"
@@ -23,6 +24,12 @@ class Transport {
   // Bytes accepted by output() but not yet written to the socket (slow-reader detection).
   virtual size_t queuedBytes() const = 0;
   virtual const std::string& peer() const = 0;
+  // The user proven by a verified TLS client certificate when the listener takes the
+  // certificate's CN as the user name; it then replaces the CONNECT's user name and password.
+  virtual const std::optional<std::string>& certificateUser() const {
+    static const std::optional<std::string> none;
+    return none;
+  }
 };
 
 // An event loop thread; post() runs fn on it, in order.
