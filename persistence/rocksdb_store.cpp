@@ -58,15 +58,17 @@ constexpr char kQueuePrefix = 'q';     // 'q' be32(len) client be64(msg id) -> S
 constexpr char kInboundPrefix = 'i';   // 'i' be32(len) client be16(packet) -> ""
 constexpr char kRetainedPrefix = 'r';  // 'r' topic                         -> StoredMessage
 // Chat layer (chat_store.hpp). Upper-case letters, so they never collide with the above.
-constexpr char kConversationPrefix = 'C';  // 'C' conv                          -> StoredConversation
-constexpr char kMemberPrefix = 'M';        // 'M' be32(len) conv user           -> StoredMember
-constexpr char kUserConvPrefix = 'U';      // 'U' be32(len) user conv           -> role (1 byte)
-constexpr char kLogPrefix = 'L';           // 'L' be32(len) conv be64(seq)      -> StoredChatRecord
-constexpr char kDedupPrefix = 'X';  // 'X' be32(len) conv be32(len) user cmid -> be64(seq)
-constexpr char kHeadPrefix = 'H';   // 'H' conv                             -> be64(head seq)
-constexpr char kFloorPrefix = 'F';  // 'F' conv                             -> be64(floor seq)
-constexpr char kOffsetPrefix = 'O';  // 'O' be32(len) client conv           -> be64(seq)
-constexpr char kDirectPrefix = 'D';  // 'D' be32(len) user_lo user_hi       -> conv id
+// clang-format off
+constexpr char kConversationPrefix = 'C';  // 'C' conv                        -> StoredConversation
+constexpr char kMemberPrefix = 'M';        // 'M' be32(len) conv user         -> StoredMember
+constexpr char kUserConvPrefix = 'U';      // 'U' be32(len) user conv         -> role (1 byte)
+constexpr char kLogPrefix = 'L';           // 'L' be32(len) conv be64(seq)    -> StoredChatRecord
+constexpr char kDedupPrefix = 'X';         // 'X' be32(len) conv be32(len) user cmid -> be64(seq)
+constexpr char kHeadPrefix = 'H';          // 'H' conv                        -> be64(head seq)
+constexpr char kFloorPrefix = 'F';         // 'F' conv                        -> be64(floor seq)
+constexpr char kOffsetPrefix = 'O';        // 'O' be32(len) client conv       -> be64(seq)
+constexpr char kDirectPrefix = 'D';        // 'D' be32(len) user_lo user_hi   -> conv id
+// clang-format on
 constexpr std::string_view kFormatKey = "#format";           // -> be32(kFormatVersion)
 constexpr std::string_view kLastIdKey = "#last_message_id";  // -> be64(highest id assigned)
 constexpr uint32_t kFormatVersion = 1;
