@@ -170,9 +170,9 @@ class RecordEncoder {
     fbb_.Clear();
     flatbuffers::Offset<flatbuffers::String> title;
     if (!c.title.empty()) title = fbb_.CreateString(c.title.data(), c.title.size());
-    return finish(fb::CreateStoredConversation(
-        fbb_, static_cast<uint8_t>(c.kind), c.created_ms, title, c.retention_max_age_s,
-        c.retention_max_count, c.member_cap, c.member_count));
+    return finish(fb::CreateStoredConversation(fbb_, static_cast<uint8_t>(c.kind), c.created_ms,
+                                               title, c.retention_max_age_s, c.retention_max_count,
+                                               c.member_cap, c.member_count));
   }
 
   rocksdb::Slice member(const Member& m) {
@@ -183,15 +183,16 @@ class RecordEncoder {
   rocksdb::Slice chatRecord(const ChatRecord& r) {
     fbb_.Clear();
     flatbuffers::Offset<flatbuffers::String> user, device, cmid;
-    if (!r.sender_user.empty()) user = fbb_.CreateString(r.sender_user.data(), r.sender_user.size());
+    if (!r.sender_user.empty())
+      user = fbb_.CreateString(r.sender_user.data(), r.sender_user.size());
     if (!r.sender_device.empty()) {
       device = fbb_.CreateString(r.sender_device.data(), r.sender_device.size());
     }
     if (!r.cmid.empty()) cmid = fbb_.CreateString(r.cmid.data(), r.cmid.size());
     flatbuffers::Offset<flatbuffers::Vector<uint8_t>> envelope;
     if (!r.envelope.empty()) envelope = bytes(r.envelope);
-    return finish(fb::CreateStoredChatRecord(fbb_, user, device, r.server_time_ms, cmid, r.kind,
-                                             envelope));
+    return finish(
+        fb::CreateStoredChatRecord(fbb_, user, device, r.server_time_ms, cmid, r.kind, envelope));
   }
 
  private:
@@ -887,8 +888,8 @@ class RocksDbStore final : public Store, public ChatStore {
                      [&](WriteSet::DeleteSession& o) {
                        sessionKey(o.client_id);
                        batch_.Delete(key_);
-                       for (char prefix : {kSubscriptionPrefix, kQueuePrefix, kInboundPrefix,
-                                           kOffsetPrefix}) {
+                       for (char prefix :
+                            {kSubscriptionPrefix, kQueuePrefix, kInboundPrefix, kOffsetPrefix}) {
                          clientKey(key_, prefix, o.client_id);
                          batch_.DeleteRange(key_, prefixEnd(key_));
                        }
