@@ -39,6 +39,7 @@
 #include <thread>
 #include <utility>
 
+#include "chat_store.hpp"
 #include "records_generated.h"
 #include "store.hpp"
 
@@ -56,6 +57,18 @@ constexpr char kSubscriptionPrefix =
 constexpr char kQueuePrefix = 'q';     // 'q' be32(len) client be64(msg id) -> StoredQueueEntry
 constexpr char kInboundPrefix = 'i';   // 'i' be32(len) client be16(packet) -> ""
 constexpr char kRetainedPrefix = 'r';  // 'r' topic                         -> StoredMessage
+// Chat layer (chat_store.hpp). Upper-case letters, so they never collide with the above.
+// clang-format off
+constexpr char kConversationPrefix = 'C';  // 'C' conv                        -> StoredConversation
+constexpr char kMemberPrefix = 'M';        // 'M' be32(len) conv user         -> StoredMember
+constexpr char kUserConvPrefix = 'U';      // 'U' be32(len) user conv         -> role (1 byte)
+constexpr char kLogPrefix = 'L';           // 'L' be32(len) conv be64(seq)    -> StoredChatRecord
+constexpr char kDedupPrefix = 'X';         // 'X' be32(len) conv be32(len) user cmid -> be64(seq)
+constexpr char kHeadPrefix = 'H';          // 'H' conv                        -> be64(head seq)
+constexpr char kFloorPrefix = 'F';         // 'F' conv                        -> be64(floor seq)
+constexpr char kOffsetPrefix = 'O';        // 'O' be32(len) client conv       -> be64(seq)
+constexpr char kDirectPrefix = 'D';        // 'D' be32(len) user_lo user_hi   -> conv id
+// clang-format on
 constexpr std::string_view kFormatKey = "#format";           // -> be32(kFormatVersion)
 constexpr std::string_view kLastIdKey = "#last_message_id";  // -> be64(highest id assigned)
 constexpr uint32_t kFormatVersion = 1;
@@ -153,6 +166,35 @@ class RecordEncoder {
                                              e.subscription_id));
   }
 
+  rocksdb::Slice conversation(const Conversation& c) {
+    fbb_.Clear();
+    flatbuffers::Offset<flatbuffers::String> title;
+    if (!c.title.empty()) title = fbb_.CreateString(c.title.data(), c.title.size());
+    return finish(fb::CreateStoredConversation(fbb_, static_cast<uint8_t>(c.kind), c.created_ms,
+                                               title, c.retention_max_age_s, c.retention_max_count,
+                                               c.member_cap, c.member_count));
+  }
+
+  rocksdb::Slice member(const Member& m) {
+    fbb_.Clear();
+    return finish(fb::CreateStoredMember(fbb_, static_cast<uint8_t>(m.role), m.joined_seq));
+  }
+
+  rocksdb::Slice chatRecord(const ChatRecord& r) {
+    fbb_.Clear();
+    flatbuffers::Offset<flatbuffers::String> user, device, cmid;
+    if (!r.sender_user.empty())
+      user = fbb_.CreateString(r.sender_user.data(), r.sender_user.size());
+    if (!r.sender_device.empty()) {
+      device = fbb_.CreateString(r.sender_device.data(), r.sender_device.size());
+    }
+    if (!r.cmid.empty()) cmid = fbb_.CreateString(r.cmid.data(), r.cmid.size());
+    flatbuffers::Offset<flatbuffers::Vector<uint8_t>> envelope;
+    if (!r.envelope.empty()) envelope = bytes(r.envelope);
+    return finish(
+        fb::CreateStoredChatRecord(fbb_, user, device, r.server_time_ms, cmid, r.kind, envelope));
+  }
+
  private:
   flatbuffers::Offset<flatbuffers::Vector<uint8_t>> bytes(const std::string& s) {
     return fbb_.CreateVector(reinterpret_cast<const uint8_t*>(s.data()), s.size());
@@ -197,6 +239,53 @@ Message toMessage(const fb::StoredMessage& m) {
   return out;
 }
 
+Conversation toConversation(std::string_view id, const fb::StoredConversation& c) {
+  Conversation out;
+  out.id = std::string(id);
+  out.kind = static_cast<ConversationKind>(c.kind());
+  out.created_ms = c.created_ms();
+  if (c.title() != nullptr) out.title = c.title()->str();
+  out.retention_max_age_s = c.retention_max_age_s();
+  out.retention_max_count = c.retention_max_count();
+  out.member_cap = c.member_cap();
+  out.member_count = c.member_count();
+  return out;
+}
+
+ChatRecord toChatRecord(std::string_view conv, uint64_t seq, const fb::StoredChatRecord& r) {
+  ChatRecord out;
+  out.conv = std::string(conv);
+  out.seq = seq;
+  if (r.sender_user() != nullptr) out.sender_user = r.sender_user()->str();
+  if (r.sender_device() != nullptr) out.sender_device = r.sender_device()->str();
+  out.server_time_ms = r.server_time_ms();
+  if (r.cmid() != nullptr) out.cmid = r.cmid()->str();
+  out.kind = r.kind();
+  out.envelope = toString(r.envelope());
+  return out;
+}
+
+// 'X' key: conv and sender are length-prefixed, the cmid is the rest.
+void dedupKey(std::string& out, std::string_view conv, std::string_view user,
+              std::string_view cmid) {
+  clientKey(out, kDedupPrefix, conv);
+  appendBe(out, user.size(), 4);
+  out.append(user);
+  out.append(cmid);
+}
+
+// 'D' key: the pair in byte order, so (a, b) and (b, a) are the same key.
+void directKey(std::string& out, std::string_view a, std::string_view b) {
+  if (b < a) std::swap(a, b);
+  clientKey(out, kDirectPrefix, a);
+  out.append(b);
+}
+
+void logKey(std::string& out, std::string_view conv, uint64_t seq) {
+  clientKey(out, kLogPrefix, conv);
+  appendBe(out, seq, 8);
+}
+
 template <class... F>
 struct Overloaded : F... {
   using F::operator()...;
@@ -206,7 +295,7 @@ Overloaded(F...) -> Overloaded<F...>;
 
 // ---------------------------------------------------------------------------------------------
 
-class RocksDbStore final : public Store {
+class RocksDbStore final : public Store, public ChatStore {
  public:
   RocksDbStore(std::unique_ptr<rocksdb::DB> db, const StoreOptions& options, uint64_t last_id)
       : db_(std::move(db)),
@@ -402,6 +491,216 @@ class RocksDbStore final : public Store {
     flush();
   }
 
+  ChatStore* chat() override { return this; }
+
+  // --- ChatStore reads --------------------------------------------------------------------
+
+  std::optional<Conversation> loadConversation(std::string_view conv) override {
+    std::string key(1, kConversationPrefix), value, scratch;
+    key.append(conv);
+    if (!get(key, value, "loadConversation")) return std::nullopt;
+    const auto* c = decode<fb::StoredConversation>(value, scratch);
+    if (c == nullptr) return std::nullopt;
+    return toConversation(conv, *c);
+  }
+
+  std::vector<Conversation> listConversations(std::string_view after, size_t limit) override {
+    std::vector<Conversation> out;
+    if (limit == 0) return out;
+    std::string scratch;
+    const std::string prefix(1, kConversationPrefix);
+    std::string start = prefix;
+    start.append(after);
+    scan(prefix, start, [&](std::string_view key, rocksdb::Slice value) {
+      const std::string_view id = key.substr(1);
+      if (!after.empty() && id == after) return true;
+      if (const auto* c = decode<fb::StoredConversation>(value, scratch)) {
+        out.push_back(toConversation(id, *c));
+      }
+      return out.size() < limit;
+    });
+    return out;
+  }
+
+  std::optional<Member> loadMember(std::string_view conv, std::string_view user) override {
+    std::string key, value, scratch;
+    clientKey(key, kMemberPrefix, conv);
+    key.append(user);
+    if (!get(key, value, "loadMember")) return std::nullopt;
+    const auto* m = decode<fb::StoredMember>(value, scratch);
+    if (m == nullptr) return std::nullopt;
+    return Member{std::string(conv), std::string(user), static_cast<MemberRole>(m->role()),
+                  m->joined_seq()};
+  }
+
+  std::vector<Member> loadMembers(std::string_view conv, std::string_view after_user,
+                                  size_t limit) override {
+    std::vector<Member> out;
+    if (limit == 0) return out;
+    std::string prefix, scratch;
+    clientKey(prefix, kMemberPrefix, conv);
+    std::string start = prefix;
+    start.append(after_user);
+    scan(prefix, start, [&](std::string_view key, rocksdb::Slice value) {
+      const std::string_view user = key.substr(prefix.size());
+      if (!after_user.empty() && user == after_user) return true;
+      if (const auto* m = decode<fb::StoredMember>(value, scratch)) {
+        out.push_back(Member{std::string(conv), std::string(user),
+                             static_cast<MemberRole>(m->role()), m->joined_seq()});
+      }
+      return out.size() < limit;
+    });
+    return out;
+  }
+
+  std::vector<UserConversation> loadUserConversations(std::string_view user,
+                                                      std::string_view after_conv,
+                                                      size_t limit) override {
+    std::vector<UserConversation> out;
+    if (limit == 0) return out;
+    std::string prefix;
+    clientKey(prefix, kUserConvPrefix, user);
+    std::string start = prefix;
+    start.append(after_conv);
+    scan(prefix, start, [&](std::string_view key, rocksdb::Slice value) {
+      const std::string_view conv = key.substr(prefix.size());
+      if (!after_conv.empty() && conv == after_conv) return true;
+      const auto role = value.size() == 1 ? static_cast<MemberRole>(value[0]) : MemberRole::Member;
+      out.push_back(UserConversation{std::string(conv), role});
+      return out.size() < limit;
+    });
+    return out;
+  }
+
+  std::optional<std::string> findDirectConversation(std::string_view user_a,
+                                                    std::string_view user_b) override {
+    std::string key, value;
+    directKey(key, user_a, user_b);
+    if (!get(key, value, "findDirectConversation")) return std::nullopt;
+    return value;
+  }
+
+  std::vector<ChatRecord> loadChatLog(std::string_view conv, uint64_t from_seq,
+                                      size_t limit) override {
+    std::vector<ChatRecord> out;
+    if (limit == 0) return out;
+    std::string prefix, start, scratch;
+    clientKey(prefix, kLogPrefix, conv);
+    logKey(start, conv, from_seq);
+    scan(prefix, start, [&](std::string_view key, rocksdb::Slice value) {
+      if (key.size() != prefix.size() + 8) return true;
+      if (const auto* r = decode<fb::StoredChatRecord>(value, scratch)) {
+        out.push_back(toChatRecord(conv, readBe(key.substr(prefix.size()), 8), *r));
+      }
+      return out.size() < limit;
+    });
+    return out;
+  }
+
+  std::vector<ChatRecord> loadChatLogBefore(std::string_view conv, uint64_t before_seq,
+                                            size_t limit) override {
+    std::vector<ChatRecord> out;
+    if (limit == 0 || before_seq == 1) return out;
+    std::string lower, upper, scratch;
+    clientKey(lower, kLogPrefix, conv);
+    if (before_seq == 0) {
+      upper = prefixEnd(lower);
+    } else {
+      logKey(upper, conv, before_seq);
+    }
+    const rocksdb::Slice lower_slice(lower), upper_slice(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_lower_bound = &lower_slice;
+    ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+    for (it->SeekToLast(); it->Valid() && out.size() < limit; it->Prev()) {
+      const std::string_view key(it->key().data(), it->key().size());
+      if (key.size() != lower.size() + 8) continue;
+      if (const auto* r = decode<fb::StoredChatRecord>(it->value(), scratch)) {
+        out.push_back(toChatRecord(conv, readBe(key.substr(lower.size()), 8), *r));
+      }
+    }
+    if (!it->status().ok()) logError("loadChatLogBefore", it->status());
+    std::reverse(out.begin(), out.end());
+    return out;
+  }
+
+  std::optional<uint64_t> findChatDedup(std::string_view conv, std::string_view sender_user,
+                                        std::string_view cmid) override {
+    std::string key, value;
+    dedupKey(key, conv, sender_user, cmid);
+    if (!get(key, value, "findChatDedup") || value.size() != 8) return std::nullopt;
+    return readBe(value, 8);
+  }
+
+  uint64_t loadChatHead(std::string_view conv) override {
+    return loadBe64(kHeadPrefix, conv).value_or(0);
+  }
+
+  uint64_t loadChatFloor(std::string_view conv) override {
+    return std::max<uint64_t>(loadBe64(kFloorPrefix, conv).value_or(1), 1);
+  }
+
+  std::vector<ChatOffset> loadChatOffsets(std::string_view client_id) override {
+    std::vector<ChatOffset> out;
+    std::string prefix;
+    clientKey(prefix, kOffsetPrefix, client_id);
+    scan(prefix, prefix, [&](std::string_view key, rocksdb::Slice value) {
+      if (value.size() == 8) {
+        out.push_back(ChatOffset{std::string(client_id), std::string(key.substr(prefix.size())),
+                                 readBe(std::string_view(value.data(), 8), 8)});
+      }
+      return true;
+    });
+    return out;
+  }
+
+  std::optional<uint64_t> loadChatOffset(std::string_view client_id,
+                                         std::string_view conv) override {
+    std::string key, value;
+    clientKey(key, kOffsetPrefix, client_id);
+    key.append(conv);
+    if (!get(key, value, "loadChatOffset") || value.size() != 8) return std::nullopt;
+    return readBe(value, 8);
+  }
+
+  uint64_t trimChatLog(std::string_view conv, uint64_t floor,
+                       std::function<void(const CommitResult&)> done) override {
+    const uint64_t current = loadChatFloor(conv);
+    floor = std::min(floor, loadChatHead(conv) + 1);
+    if (floor <= current) {
+      commit(WriteSet{}, std::move(done));  // nothing to trim; still complete on the writer
+      return current;
+    }
+    // Dedup entries of the trimmed records go too (their cmids are in the records), in chunks;
+    // the range deletion and the new floor go in the last set.
+    constexpr size_t kDeletesPerCommit = 10000;
+    WriteSet writes;
+    writes.setNeedsSync(false);
+    std::string prefix, start, scratch;
+    clientKey(prefix, kLogPrefix, conv);
+    logKey(start, conv, current);
+    scan(prefix, start, [&](std::string_view key, rocksdb::Slice value) {
+      if (key.size() != prefix.size() + 8) return true;
+      if (readBe(key.substr(prefix.size()), 8) >= floor) return false;
+      const auto* r = decode<fb::StoredChatRecord>(value, scratch);
+      if (r != nullptr && r->cmid() != nullptr && r->cmid()->size() > 0) {
+        writes.add(WriteSet::DeleteChatDedup{
+            std::string(conv), r->sender_user() ? r->sender_user()->str() : std::string(),
+            r->cmid()->str()});
+        if (writes.ops().size() >= kDeletesPerCommit) {
+          commit(std::exchange(writes, WriteSet{}), nullptr);
+          writes.setNeedsSync(false);
+        }
+      }
+      return true;
+    });
+    writes.add(WriteSet::TrimChatLog{std::string(conv), floor});
+    writes.setNeedsSync(true);
+    commit(std::move(writes), std::move(done));
+    return floor;
+  }
+
   Stats stats() const override {
     Stats s;
     s.commits = commits_.load(std::memory_order_relaxed);
@@ -419,6 +718,25 @@ class RocksDbStore final : public Store {
     uint32_t new_messages;
   };
   using Clock = std::chrono::steady_clock;
+
+  // Point read into `value`; false if absent or on error (logged).
+  bool get(const std::string& key, std::string& value, const char* what) {
+    auto s = db_->Get(rocksdb::ReadOptions(), slice(key), &value);
+    if (s.IsNotFound()) return false;
+    if (!s.ok()) {
+      logError(what, s);
+      return false;
+    }
+    return true;
+  }
+
+  // The be64 value under `prefix` + `name` (head and floor keys).
+  std::optional<uint64_t> loadBe64(char prefix, std::string_view name) {
+    std::string key(1, prefix), value;
+    key.append(name);
+    if (!get(key, value, "read") || value.size() != 8) return std::nullopt;
+    return readBe(value, 8);
+  }
 
   // Calls fn(key, value) for keys in [start, prefixEnd(prefix)) until it returns false.
   template <class Fn>
@@ -570,7 +888,8 @@ class RocksDbStore final : public Store {
                      [&](WriteSet::DeleteSession& o) {
                        sessionKey(o.client_id);
                        batch_.Delete(key_);
-                       for (char prefix : {kSubscriptionPrefix, kQueuePrefix, kInboundPrefix}) {
+                       for (char prefix :
+                            {kSubscriptionPrefix, kQueuePrefix, kInboundPrefix, kOffsetPrefix}) {
                          clientKey(key_, prefix, o.client_id);
                          batch_.DeleteRange(key_, prefixEnd(key_));
                        }
@@ -610,6 +929,67 @@ class RocksDbStore final : public Store {
                      [&](WriteSet::DeleteRetained& o) {
                        retainedKey(o.topic);
                        batch_.Delete(key_);
+                     },
+                     [&](WriteSet::PutConversation& o) {
+                       key_.assign(1, kConversationPrefix);
+                       key_.append(o.conversation.id);
+                       batch_.Put(key_, enc_.conversation(o.conversation));
+                     },
+                     [&](WriteSet::PutMember& o) {
+                       clientKey(key_, kMemberPrefix, o.member.conv);
+                       key_.append(o.member.user);
+                       batch_.Put(key_, enc_.member(o.member));
+                       clientKey(key_, kUserConvPrefix, o.member.user);
+                       key_.append(o.member.conv);
+                       const char role = static_cast<char>(o.member.role);
+                       batch_.Put(key_, rocksdb::Slice(&role, 1));
+                     },
+                     [&](WriteSet::DeleteMember& o) {
+                       clientKey(key_, kMemberPrefix, o.conv);
+                       key_.append(o.user);
+                       batch_.Delete(key_);
+                       clientKey(key_, kUserConvPrefix, o.user);
+                       key_.append(o.conv);
+                       batch_.Delete(key_);
+                     },
+                     [&](WriteSet::PutDirectIndex& o) {
+                       directKey(key_, o.user_a, o.user_b);
+                       batch_.Put(key_, o.conv);
+                     },
+                     [&](WriteSet::PutChatRecord& o) {
+                       const ChatRecord& r = o.record;
+                       value_.clear();
+                       appendBe(value_, r.seq, 8);
+                       if (!r.cmid.empty()) {
+                         dedupKey(key_, r.conv, r.sender_user, r.cmid);
+                         batch_.Put(key_, value_);
+                       }
+                       key_.assign(1, kHeadPrefix);
+                       key_.append(r.conv);
+                       batch_.Put(key_, value_);
+                       logKey(key_, r.conv, r.seq);
+                       batch_.Put(key_, enc_.chatRecord(r));
+                     },
+                     [&](WriteSet::DeleteChatDedup& o) {
+                       dedupKey(key_, o.conv, o.sender_user, o.cmid);
+                       batch_.Delete(key_);
+                     },
+                     [&](WriteSet::PutChatOffset& o) {
+                       clientKey(key_, kOffsetPrefix, o.offset.client_id);
+                       key_.append(o.offset.conv);
+                       value_.clear();
+                       appendBe(value_, o.offset.seq, 8);
+                       batch_.Put(key_, value_);
+                     },
+                     [&](WriteSet::TrimChatLog& o) {
+                       logKey(key_, o.conv, 0);
+                       logKey(value_, o.conv, o.floor);
+                       batch_.DeleteRange(key_, value_);
+                       key_.assign(1, kFloorPrefix);
+                       key_.append(o.conv);
+                       value_.clear();
+                       appendBe(value_, o.floor, 8);
+                       batch_.Put(key_, value_);
                      },
                  },
                  op);

@@ -12,9 +12,12 @@
 #include <variant>
 #include <vector>
 
+#include "chat_records.hpp"
 #include "records.hpp"
 
 namespace parley::store {
+
+class ChatStore;
 
 enum class Durability {
   Sync,     // each group commit fsyncs the WAL before completions run (default)
@@ -28,7 +31,7 @@ class WriteSet {
   struct PutMessage { Message message; };   // message.id == 0: "the new message" (see commit)
   struct DeleteMessage { uint64_t id; };
   struct PutSession { SessionRecord session; };
-  struct DeleteSession { std::string client_id; };  // + its subscriptions, queue, inbound ids
+  struct DeleteSession { std::string client_id; };  // + subscriptions, queue, inbound ids, offsets
   struct PutSubscription { SubscriptionRecord subscription; };
   struct DeleteSubscription { std::string client_id, filter; };
   struct PutQueueEntry { QueueEntry entry; };  // entry.msg_id == 0: the new message's id
@@ -37,9 +40,23 @@ class WriteSet {
   struct DeleteInbound { std::string client_id; uint16_t packet_id; };  // its PUBREL came
   struct PutRetained { Message message; };  // keyed by topic; message.id is kept as given
   struct DeleteRetained { std::string topic; };
+  // --- chat layer (chat_store.hpp; key layout in persistence/README.md) ---
+  struct PutConversation { Conversation conversation; };
+  struct PutMember { Member member; };  // + the user -> conversation index entry
+  struct DeleteMember { std::string conv, user; };  // + the index entry
+  struct PutDirectIndex { std::string user_a, user_b, conv; };  // unordered pair -> conv
+  // Log record + its dedup entry (if cmid is not empty) + the conversation's head = seq.
+  struct PutChatRecord { ChatRecord record; };
+  struct DeleteChatDedup { std::string conv, sender_user, cmid; };
+  struct PutChatOffset { ChatOffset offset; };
+  // Deletes records with seq < floor and records the floor (use ChatStore::trimChatLog, which
+  // also removes their dedup entries).
+  struct TrimChatLog { std::string conv; uint64_t floor; };
   using Op = std::variant<PutMessage, DeleteMessage, PutSession, DeleteSession, PutSubscription,
                           DeleteSubscription, PutQueueEntry, DeleteQueueEntry, PutInbound,
-                          DeleteInbound, PutRetained, DeleteRetained>;
+                          DeleteInbound, PutRetained, DeleteRetained, PutConversation, PutMember,
+                          DeleteMember, PutDirectIndex, PutChatRecord, DeleteChatDedup,
+                          PutChatOffset, TrimChatLog>;
 
   template <class T>
   void add(T op) {
@@ -91,6 +108,10 @@ class Store {
   // counts), and deletes messages no queue entry refers to.
   virtual void forEachQueuedMessageId(const std::function<void(uint64_t)>& fn) = 0;
   virtual void deleteUnreferencedMessages() = 0;
+
+  // The chat layer's reads on the same database (chat writes are WriteSet ops above); nullptr
+  // if this store has none.
+  virtual ChatStore* chat() { return nullptr; }
 
   struct Stats {
     uint64_t commits = 0;       // WriteSets completed

@@ -9,6 +9,7 @@ PACKAGES=(
   librocksdb-dev libssl-dev libjwt-dev libflatbuffers-dev flatbuffers-compiler
   libgtest-dev libgmock-dev
   libpaho-mqtt-dev libpaho-mqttpp-dev
+  nlohmann-json3-dev curl
   mosquitto mosquitto-clients nats-server
   openssl curl
 )

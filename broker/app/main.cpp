@@ -4,6 +4,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/program_options.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -13,7 +14,10 @@
 #include <thread>
 
 #include "acl.hpp"
+#include "admin_api.hpp"
+#include "admin_server.hpp"
 #include "broker.hpp"
+#include "conversation_directory.hpp"
 #include "jwt_authenticator.hpp"
 #include "password_file.hpp"
 #include "server.hpp"
@@ -45,6 +49,46 @@ store::Durability parseDurability(const std::string& s) {
   throw po::error("--durability must be sync, batched or none");
 }
 
+std::string readSecretFile(const std::string& path, const char* flag) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error(std::string("cannot read ") + flag + " '" + path + "'");
+  std::string s(std::istreambuf_iterator<char>(f), {});
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+// Runs the chat retention policy every `interval_s` on its own thread (off the event loops).
+class RetentionSweeper {
+ public:
+  RetentionSweeper(chat::ConversationDirectory& directory, uint32_t interval_s) {
+    if (interval_s == 0) return;
+    thread_ = std::thread([this, &directory, interval_s] {
+      std::unique_lock lk(mu_);
+      while (!cv_.wait_for(lk, std::chrono::seconds(interval_s), [this] { return stop_; })) {
+        lk.unlock();
+        if (const size_t n = directory.applyRetentionAll(); n > 0) {
+          std::fprintf(stderr, "parleyd: retention trimmed %zu conversation(s)\n", n);
+        }
+        lk.lock();
+      }
+    });
+  }
+  ~RetentionSweeper() {
+    {
+      std::lock_guard lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -65,6 +109,11 @@ int main(int argc, char** argv) {
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 512)
       max_connections = static_cast<size_t>(rl.rlim_cur) - 256;
   }
+  admin::AdminListen admin_listen;
+  admin::AdminOptions admin_opts;
+  std::string admin_token_file;
+  chat::DirectoryOptions chat_opts;
+  uint32_t retention_interval_s = 300;
 
   po::options_description desc(
       "parleyd — Parley MQTT 3.1.1/5.0 broker\n\nUsage: parleyd [options]\nOptions (a --config "
@@ -151,7 +200,29 @@ int main(int argc, char** argv) {
     ("jwt-key-file", po::value(&jwt_key_file),
      "HS256: file holding the shared secret; RS256/ES256: PEM public key")
     ("sys-interval", po::value(&cfg.sys_interval_s)->default_value(cfg.sys_interval_s),
-     "seconds between $SYS statistics (0 = off)");
+     "seconds between $SYS statistics (0 = off)")
+    ("admin-port", po::value(&admin_listen.port),
+     "serve the admin HTTP API on this port (0 = any free port); off when not given")
+    ("admin-bind", po::value(&admin_listen.bind)->default_value("127.0.0.1"),
+     "address the admin API listens on")
+    ("admin-port-file", po::value(&admin_listen.port_file),
+     "write the admin API's bound port to this file once listening")
+    ("admin-token", po::value(&admin_opts.token),
+     "bearer token the admin API requires (prefer --admin-token-file: argv is visible in ps)")
+    ("admin-token-file", po::value(&admin_token_file), "file holding the admin bearer token")
+    ("admin-insecure", po::bool_switch(&admin_opts.insecure),
+     "development only: with no admin token configured, accept admin requests without one")
+    ("group-member-cap", po::value(&chat_opts.group_member_cap)->default_value(chat_opts.group_member_cap),
+     "largest group (members); also the default cap of a new group")
+    ("channel-member-cap", po::value(&chat_opts.channel_member_cap)->default_value(0),
+     "largest channel (members; 0 = unlimited)")
+    ("retention-max-age", po::value(&chat_opts.retention_max_age_s)->default_value(0),
+     "chat retention for conversations without their own policy: drop messages older than "
+     "this many seconds (0 = keep forever)")
+    ("retention-max-count", po::value(&chat_opts.retention_max_count)->default_value(0),
+     "chat retention: keep at most this many messages per conversation (0 = no limit)")
+    ("retention-interval", po::value(&retention_interval_s)->default_value(300),
+     "seconds between retention sweeps (0 = never)");
   // clang-format on
 
   po::variables_map vm;
@@ -218,6 +289,28 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "parleyd: topic access rules from %s (%zu rules)\n", acl_file.c_str(),
                    acl->ruleCount());
     }
+    chat::ConversationDirectory directory(*store, chat_opts);
+    RetentionSweeper sweeper(directory, retention_interval_s);
+    std::unique_ptr<admin::AdminApi> admin_api;
+    std::unique_ptr<admin::AdminServer> admin_server;
+    if (vm.count("admin-port")) {
+      if (!admin_token_file.empty()) {
+        admin_opts.token = readSecretFile(admin_token_file, "--admin-token-file");
+      }
+      if (admin_opts.token.empty()) {
+        std::fprintf(stderr, admin_opts.insecure
+                                 ? "parleyd: WARNING: admin API without a token "
+                                   "(--admin-insecure): anyone who can connect may manage "
+                                   "conversations\n"
+                                 : "parleyd: admin API has no --admin-token: every request "
+                                   "except /healthz is refused\n");
+      }
+      admin_api = std::make_unique<admin::AdminApi>(directory, admin_opts);
+      admin_server = std::make_unique<admin::AdminServer>(*admin_api, admin_listen);
+      admin_server->start();
+      std::fprintf(stderr, "parleyd: admin API on http://%s:%u\n", admin_listen.bind.c_str(),
+                   static_cast<unsigned>(admin_server->port()));
+    }
     net::Server server(broker, threads);
     server.listen(listen);
     std::fprintf(stderr, "parleyd: data in %s, durability %s\n", sopts.path.c_str(),
@@ -248,6 +341,7 @@ int main(int argc, char** argv) {
     wait_hup();
     std::signal(SIGPIPE, SIG_IGN);
     server.run();
+    if (admin_server) admin_server->stop();
     store->flush();
     std::fprintf(stderr, "parleyd: stopped\n");
   } catch (const std::exception& e) {

@@ -1,0 +1,106 @@
+// ChatRpc (chat_rpc.hpp). History pages embed the stored ChatMessage bytes unchanged
+// (StoredChatMessage.bytes, a nested flatbuffer), so a page costs one log scan and copies.
+#include "chat_rpc.hpp"
+
+#include <algorithm>
+
+#include "chat_generated.h"
+#include "envelope.hpp"
+
+namespace parley::chat {
+namespace {
+
+template <class T>
+const T* verified(std::string_view payload, std::string& scratch) {
+  scratch.assign(payload.data(), payload.size());
+  flatbuffers::Verifier v(reinterpret_cast<const uint8_t*>(scratch.data()), scratch.size());
+  if (scratch.empty() || !v.VerifyBuffer<T>(nullptr)) return nullptr;
+  return flatbuffers::GetRoot<T>(scratch.data());
+}
+
+std::string finish(flatbuffers::FlatBufferBuilder& b) {
+  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+}
+
+RpcReply fail(fb::RpcErrorCode code, std::string_view message) {
+  return RpcReply{false, encodeRpcError(static_cast<uint8_t>(code), message)};
+}
+
+}  // namespace
+
+std::string encodeRpcError(uint8_t code, std::string_view message) {
+  flatbuffers::FlatBufferBuilder b(64 + message.size());
+  auto text = b.CreateString(message.data(), message.size());
+  b.Finish(fb::CreateRpcError(b, static_cast<fb::RpcErrorCode>(code), text));
+  return finish(b);
+}
+
+RpcReply ChatRpc::history(std::string_view user, std::string_view request) {
+  std::string scratch;
+  const auto* req = verified<fb::HistoryRequest>(request, scratch);
+  if (req == nullptr) return fail(fb::RpcErrorCode::BadRequest, "not a HistoryRequest");
+  const std::string conv = req->conv() ? req->conv()->str() : std::string();
+  if (!validConversationId(conv)) return fail(fb::RpcErrorCode::NotFound, "no such conversation");
+  if (!chat_.loadMember(conv, user)) {
+    if (!chat_.loadConversation(conv)) {
+      return fail(fb::RpcErrorCode::NotFound, "no such conversation");
+    }
+    return fail(fb::RpcErrorCode::NotMember, "not a member of this conversation");
+  }
+  uint32_t limit = req->limit();
+  if (limit == 0) limit = kDefaultHistoryLimit;
+  limit = std::min(limit, kMaxHistoryLimit);
+
+  const auto records = chat_.loadChatLogBefore(conv, req->before_seq(), limit);
+  const uint64_t head = chat_.loadChatHead(conv);
+  const uint64_t floor = chat_.loadChatFloor(conv);
+  size_t bytes = 0;
+  for (const auto& r : records) bytes += r.envelope.size() + 16;
+  flatbuffers::FlatBufferBuilder b(256 + bytes);
+  std::vector<flatbuffers::Offset<fb::StoredChatMessage>> items;
+  items.reserve(records.size());
+  for (const auto& r : records) {
+    auto v = b.CreateVector(reinterpret_cast<const uint8_t*>(r.envelope.data()), r.envelope.size());
+    items.push_back(fb::CreateStoredChatMessage(b, v));
+  }
+  auto conv_off = b.CreateString(conv);
+  auto list = b.CreateVector(items);
+  const bool has_more = !records.empty() && records.front().seq > floor;
+  b.Finish(fb::CreateHistoryResponse(b, conv_off, list, head, floor, has_more));
+  return RpcReply{true, finish(b)};
+}
+
+RpcReply ChatRpc::conversations(std::string_view user, std::string_view client_id,
+                                std::string_view request) {
+  std::string after;
+  uint32_t limit = 100;
+  if (!request.empty()) {
+    std::string scratch;
+    const auto* req = verified<fb::ConversationsRequest>(request, scratch);
+    if (req == nullptr) return fail(fb::RpcErrorCode::BadRequest, "not a ConversationsRequest");
+    if (req->after()) after = req->after()->str();
+    limit = req->limit() == 0 ? 100 : std::min(req->limit(), kMaxConversationsLimit);
+  }
+  const auto page = chat_.loadUserConversations(user, after, limit);
+  flatbuffers::FlatBufferBuilder b(256 + page.size() * 96);
+  std::vector<flatbuffers::Offset<fb::ConversationSummary>> items;
+  items.reserve(page.size());
+  for (const auto& uc : page) {
+    const auto c = chat_.loadConversation(uc.conv);
+    if (!c) continue;  // index entry of a conversation being created; skip
+    auto id = b.CreateString(uc.conv);
+    auto title =
+        c->title.empty() ? flatbuffers::Offset<flatbuffers::String>() : b.CreateString(c->title);
+    items.push_back(fb::CreateConversationSummary(
+        b, id, static_cast<fb::ConversationKind>(c->kind), title, static_cast<fb::Role>(uc.role),
+        chat_.loadChatHead(uc.conv), chat_.loadChatFloor(uc.conv),
+        chat_.loadChatOffset(client_id, uc.conv).value_or(0), c->member_count));
+  }
+  auto list = b.CreateVector(items);
+  auto next = page.size() == limit && !page.empty() ? b.CreateString(page.back().conv)
+                                                    : flatbuffers::Offset<flatbuffers::String>();
+  b.Finish(fb::CreateConversationsResponse(b, list, next));
+  return RpcReply{true, finish(b)};
+}
+
+}  // namespace parley::chat

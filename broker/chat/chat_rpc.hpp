@@ -1,0 +1,43 @@
+// ChatRpc: the read-only rpc methods of the chat layer — rpc/history and rpc/conversations —
+// as pure functions from (caller, request bytes) to response bytes over the ChatStore. The core
+// routes a PUBLISH on rpc/{method} here and publishes the reply to the MQTT 5 response topic
+// (with the correlation data) or to rpc/reply/{client_id} for 3.1.1 clients.
+//
+// Threading: stateless apart from the store reference; call from any thread. Reads see what
+// the store has applied.
+#pragma once
+#include <string>
+#include <string_view>
+
+#include "chat_store.hpp"
+
+namespace parley::chat {
+
+constexpr uint32_t kMaxHistoryLimit = 100;
+constexpr uint32_t kDefaultHistoryLimit = 50;
+constexpr uint32_t kMaxConversationsLimit = 500;
+
+struct RpcReply {
+  bool ok = true;       // false: `payload` is an RpcError
+  std::string payload;  // HistoryResponse / ConversationsResponse / RpcError flatbuffer
+};
+
+class ChatRpc {
+ public:
+  explicit ChatRpc(store::ChatStore& chat) : chat_(chat) {}
+
+  // rpc/history: a HistoryRequest from `user` (must be a member; read-only members may read).
+  RpcReply history(std::string_view user, std::string_view request);
+  // rpc/conversations: the caller's conversations with head, floor and this device's offset.
+  // An empty request means the defaults.
+  RpcReply conversations(std::string_view user, std::string_view client_id,
+                         std::string_view request);
+
+ private:
+  store::ChatStore& chat_;
+};
+
+// An RpcError flatbuffer (also used by the core for unknown methods).
+std::string encodeRpcError(uint8_t code, std::string_view message);
+
+}  // namespace parley::chat
