@@ -154,7 +154,7 @@ std::optional<Reason> Client::chatSubscribe(const std::string& filter, uint8_t q
       Stats::add(broker_.stats().acl_denied);
       return refused;
     }
-    session_->chatSubscribe(std::string(*conv), qos);
+    session_->chatSubscribe(user_, std::string(*conv), qos);
     return static_cast<Reason>(qos > 1 ? 1 : qos);
   }
   switch (topics::rpcReplyFilter(filter, client_id_)) {
