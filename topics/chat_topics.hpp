@@ -3,6 +3,8 @@
 //
 //   conv/{id}            a conversation: a PUBLISH is a chat send, a SUBSCRIBE needs membership
 //   rpc/{method}         a request to the broker (history, conversations, ...)
+//   conv/{id}/typing     ephemeral typing signals, members online now only
+//   presence/{user}      retained presence the broker publishes; readers chosen by policy
 //   rpc/reply/{client}   where a 3.1.1 client's replies go; only that client may subscribe
 #pragma once
 #include <optional>
@@ -21,6 +23,25 @@ inline std::optional<std::string_view> chatConversation(std::string_view topic) 
   std::string_view id = topic.substr(kConvPrefix.size());
   if (id.empty() || id.find_first_of("/+#") != std::string_view::npos) return std::nullopt;
   return id;
+}
+
+// "conv/{id}/typing" → the id.
+inline std::optional<std::string_view> typingConversation(std::string_view topic) {
+  constexpr std::string_view kSuffix = "/typing";
+  if (!topic.ends_with(kSuffix)) return std::nullopt;
+  return chatConversation(topic.substr(0, topic.size() - kSuffix.size()));
+}
+
+// "presence/{user}" (one level, no wildcards) → the user id.
+inline constexpr std::string_view kPresencePrefix = "presence/";
+inline std::optional<std::string_view> presenceUser(std::string_view topic) {
+  if (!topic.starts_with(kPresencePrefix)) return std::nullopt;
+  std::string_view u = topic.substr(kPresencePrefix.size());
+  if (u.empty() || u.find_first_of("/+#") != std::string_view::npos) return std::nullopt;
+  return u;
+}
+inline bool isPresenceTopic(std::string_view topic_or_filter) {
+  return topic_or_filter == "presence" || topic_or_filter.starts_with(kPresencePrefix);
 }
 
 // "rpc/{method}" with a one-level method other than "reply" → the method.

@@ -131,7 +131,7 @@ class RetainedTree {
     const size_t keep = path.size();
     if (level == "+") {
       for (const auto& [name, child] : n.children) {
-        if (first && !name.empty() && name[0] == '$') continue;
+        if (first && rootWildcardsSkip(name)) continue;
         appendLevel(path, name, first);
         matchAt(*child, filter, next, path, false, fn);
         path.resize(keep);
@@ -149,7 +149,7 @@ class RetainedTree {
                 const std::function<void(const std::string&, const T&)>& fn) const {
     const size_t keep = path.size();
     for (const auto& [name, child] : n.children) {
-      if (first && !name.empty() && name[0] == '$') continue;
+      if (first && rootWildcardsSkip(name)) continue;
       appendLevel(path, name, first);
       if (child->value) fn(path, *child->value);
       visitAll(*child, path, false, fn);

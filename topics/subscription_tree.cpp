@@ -12,7 +12,8 @@
 // (which matches this level and everything below), then descends into '+' by recursion and
 // into the literal child by iteration, so a topic with no wildcard subscribers costs one hash
 // lookup per level. When the name is used up it reports the node itself and its '#' child
-// ("sport/#" matches "sport"). Wildcards at the root are skipped for names starting with '$'.
+// ("sport/#" matches "sport"). Wildcards at the root are skipped for names starting with '$'
+// and for the presence tree (topic_names.hpp, rootWildcardsSkip).
 //
 // Subscriber lists are plain vectors, appended to the result in one block. Conversation topics
 // can have many thousands of member devices, so past a few entries a list also keeps a hash
@@ -268,7 +269,7 @@ size_t SubscriptionTree::nodeCount() const {
 
 void SubscriptionTree::match(std::string_view name, MatchResult& out) const {
   if (name.empty()) return;
-  root_->match(name, 0, name.front() == '$', out);
+  root_->match(name, 0, rootWildcardsSkip(name.substr(0, name.find('/'))), out);
 }
 
 }  // namespace parley::topics

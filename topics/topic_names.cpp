@@ -71,7 +71,7 @@ bool isValidSubscriptionFilter(std::string_view filter) {
 bool topicMatches(std::string_view filter, std::string_view name) {
   constexpr size_t kEnd = std::string_view::npos;
   // Spec 4.7.2: a filter starting with a wildcard does not match a name starting with '$'.
-  if (!name.empty() && name.front() == '$' && !filter.empty() &&
+  if (rootWildcardsSkip(name.substr(0, name.find('/'))) && !filter.empty() &&
       (filter.front() == '+' || filter.front() == '#'))
     return false;
   size_t fpos = 0;

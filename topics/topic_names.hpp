@@ -28,8 +28,15 @@ bool isShared(std::string_view filter);  // starts with "$share/"
 // A filter as it appears in SUBSCRIBE: a valid topic filter, or a well-formed shared one.
 bool isValidSubscriptionFilter(std::string_view filter);
 
+// Whether wildcards at the first level skip this top-level name: '$' names (spec 4.7.2) and
+// Parley's "presence" tree, whose readers are chosen by policy, so '#' or '+/...' must not
+// reach it. `level` is the first level of a topic name.
+inline bool rootWildcardsSkip(std::string_view level) {
+  return (!level.empty() && level.front() == '$') || level == "presence";
+}
+
 // Does `filter` (not shared) match `name`? Wildcards at the first level do not match names that
-// start with '$' (spec 4.7.2).
+// start with '$' (spec 4.7.2) or the "presence" tree (rootWildcardsSkip).
 bool topicMatches(std::string_view filter, std::string_view name);
 
 // Number of levels ("a/b/c" has 3).

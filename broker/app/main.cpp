@@ -200,6 +200,10 @@ int main(int argc, char** argv) {
     ("jwt-alg", po::value(&jwt.algorithm)->default_value("HS256"), "HS256, RS256 or ES256")
     ("jwt-key-file", po::value(&jwt_key_file),
      "HS256: file holding the shared secret; RS256/ES256: PEM public key")
+    ("presence-grace", po::value(&cfg.presence_grace_s)->default_value(cfg.presence_grace_s),
+     "seconds a user stays online after its last device dropped without DISCONNECT")
+    ("typing-interval-ms", po::value(&cfg.typing_interval_ms)->default_value(cfg.typing_interval_ms),
+     "typing signals forwarded per connection and conversation: at most one per this interval")
     ("sys-interval", po::value(&cfg.sys_interval_s)->default_value(cfg.sys_interval_s),
      "seconds between $SYS statistics (0 = off)")
     ("admin-port", po::value(&admin_listen.port),
@@ -316,6 +320,7 @@ int main(int argc, char** argv) {
                    static_cast<unsigned>(admin_server->port()));
     }
     net::Server server(broker, threads);
+    chat_hub.reconcilePresence();  // after a crash no device is connected: nobody is online
     server.listen(listen);
     std::fprintf(stderr, "parleyd: data in %s, durability %s\n", sopts.path.c_str(),
                  durability.c_str());

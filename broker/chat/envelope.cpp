@@ -136,6 +136,37 @@ Result<Delivered, ChatError> decodeChatMessage(std::string_view payload) {
   return d;
 }
 
+std::string encodeTyping(const TypingInfo& t) {
+  flatbuffers::FlatBufferBuilder b(128 + t.state.size());
+  auto conv = b.CreateString(t.conv);
+  auto user = b.CreateString(t.user);
+  auto device = b.CreateString(t.device);
+  auto state = b.CreateVector(reinterpret_cast<const uint8_t*>(t.state.data()), t.state.size());
+  b.Finish(fb::CreateTypingEvent(b, conv, user, device, state));
+  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+}
+
+Result<TypingInfo, ChatError> decodeTyping(std::string_view payload) {
+  std::string scratch;
+  const auto* t = verified<fb::TypingEvent>(payload, scratch);
+  if (t == nullptr) return Err(bad("payload is not a TypingEvent flatbuffer"));
+  return TypingInfo{str(t->conv()), str(t->user()), str(t->device()), bytes(t->state())};
+}
+
+std::string encodePresence(const PresenceInfo& p) {
+  flatbuffers::FlatBufferBuilder b(64 + p.user.size());
+  auto user = b.CreateString(p.user);
+  b.Finish(fb::CreatePresence(b, user, p.online, p.devices, p.last_seen_ms));
+  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+}
+
+Result<PresenceInfo, ChatError> decodePresence(std::string_view payload) {
+  std::string scratch;
+  const auto* p = verified<fb::Presence>(payload, scratch);
+  if (p == nullptr) return Err(bad("payload is not a Presence flatbuffer"));
+  return PresenceInfo{str(p->user()), p->online(), p->devices(), p->last_seen_ms()};
+}
+
 bool validConversationId(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;
   for (char c : id) {

@@ -66,6 +66,25 @@ std::string encodeChatSend(const Outgoing& o);
 std::string encodeChatMessage(const Delivered& m);
 Result<Delivered, ChatError> decodeChatMessage(std::string_view payload);
 
+// Ephemeral and presence payloads (chat layer II).
+constexpr size_t kMaxTypingStateBytes = 64;
+struct TypingInfo {
+  std::string conv, user, device, state;
+  bool operator==(const TypingInfo&) const = default;
+};
+std::string encodeTyping(const TypingInfo& t);
+Result<TypingInfo, ChatError> decodeTyping(std::string_view payload);
+
+struct PresenceInfo {
+  std::string user;
+  bool online = false;
+  uint32_t devices = 0;
+  int64_t last_seen_ms = 0;
+  bool operator==(const PresenceInfo&) const = default;
+};
+std::string encodePresence(const PresenceInfo& p);
+Result<PresenceInfo, ChatError> decodePresence(std::string_view payload);
+
 // Checks used by the directory and the admin API: ids that are safe as a topic level.
 bool validConversationId(std::string_view id);  // 1..64 of [A-Za-z0-9_.-]
 bool validUserId(std::string_view id);          // 1..128 bytes, no '/', '+', '#', NUL

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "chat_hub.hpp"
 #include "client.hpp"
 #include "topic_names.hpp"
 
@@ -336,6 +337,13 @@ void Broker::persistSubscriptions(Session& s, const std::vector<std::string>& fi
   });
 }
 
+std::vector<MessagePtr> Broker::retainedMatching(const std::string& filter) {
+  std::vector<MessagePtr> found;
+  std::lock_guard lock(retained_mu_);
+  retained_.match(filter, [&](const std::string&, const MessagePtr& m) { found.push_back(m); });
+  return found;
+}
+
 void Broker::sendRetained(Session& s, const std::string& filter, const topics::SubOptions& o) {
   std::vector<MessagePtr> found;
   {
@@ -606,6 +614,7 @@ void Broker::tick(size_t thread) {
     c->session()->chatTick(now);
   }
 
+  if (chat_ && thread == 0) chat_->tickPresence(now);
   for (auto it = ts.wills.begin(); it != ts.wills.end();) {
     if (it->second.at_ms <= now) {
       auto m = std::const_pointer_cast<Message>(it->second.msg);

@@ -99,6 +99,8 @@ class Broker {
   bool unsubscribe(Session& s, const std::string& filter);
   void persistSubscriptions(Session& s, const std::vector<std::string>& filters,
                             std::function<void(bool ok)> done);
+  // The retained messages matching `filter` (any thread).
+  std::vector<MessagePtr> retainedMatching(const std::string& filter);
   // Sends the retained messages matching `filter` to `s` (SUBSCRIBE).
   void sendRetained(Session& s, const std::string& filter, const topics::SubOptions& o);
 

@@ -2,6 +2,7 @@
 #include "chat_hub.hpp"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "broker.hpp"
 #include "chat_topics.hpp"
@@ -105,6 +106,117 @@ void ChatHub::removeUserSession(const std::string& user, topics::SubscriberId id
   if (it == m.end()) return;
   eraseId(it->second, id);
   if (it->second.empty()) m.erase(it);
+}
+
+// --- typing --------------------------------------------------------------------------------
+
+void ChatHub::sendTyping(const std::string& conv, std::shared_ptr<Message> msg,
+                         topics::SubscriberId from) {
+  for (bool v5 : {false, true}) {
+    msg->encoded[Message::variant(v5, 0, false)] = std::make_shared<EncodedPublish>(
+        encodeMessage(*msg, v5 ? mqtt::Version::V5 : mqtt::Version::V311, 0, false));
+  }
+  MessagePtr shared = std::move(msg);
+  for (size_t t = 0; t < shards_.size(); ++t) {
+    auto run = [this, t, conv, shared, from] {
+      auto it = shards_[t].followers.find(conv);
+      if (it == shards_[t].followers.end()) return;
+      const auto ids = it->second;
+      for (auto id : ids) {
+        if (id == from) continue;
+        if (Session* s = broker_.sessionById(id)) s->sendEphemeral(shared);
+      }
+    };
+    if (t == Broker::currentThread())
+      run();
+    else
+      broker_.post(t, std::move(run));
+  }
+}
+
+// --- presence ------------------------------------------------------------------------------
+
+void ChatHub::publishPresence(const std::string& user, bool online, uint32_t devices) {
+  chat::PresenceInfo p{user, online, devices, broker_.clock().wallMs()};
+  auto m = std::make_shared<Message>();
+  m->topic.append(topics::kPresencePrefix).append(user);
+  m->payload = chat::encodePresence(p);
+  m->qos = 1;
+  m->retain = true;
+  broker_.publish(std::move(m), nullptr);
+}
+
+void ChatHub::deviceOnline(const std::string& user) {
+  uint32_t devices;
+  {
+    std::lock_guard lk(presence_mu_);
+    auto& p = presence_[user];
+    p.offline_at_ms = 0;  // back within the grace: no offline is published
+    devices = ++p.devices;
+  }
+  publishPresence(user, true, devices);
+}
+
+void ChatHub::deviceOffline(const std::string& user, bool clean) {
+  uint32_t devices;
+  {
+    std::lock_guard lk(presence_mu_);
+    auto it = presence_.find(user);
+    if (it == presence_.end() || it->second.devices == 0) return;
+    devices = --it->second.devices;
+    if (devices == 0 && !clean) {
+      it->second.offline_at_ms =
+          broker_.clock().nowMs() + int64_t(broker_.config().presence_grace_s) * 1000;
+      return;
+    }
+    if (devices == 0) presence_.erase(it);
+  }
+  publishPresence(user, devices > 0, devices);
+}
+
+void ChatHub::tickPresence(int64_t now_ms) {
+  std::vector<std::string> gone;
+  {
+    std::lock_guard lk(presence_mu_);
+    for (auto it = presence_.begin(); it != presence_.end();) {
+      if (it->second.devices == 0 && it->second.offline_at_ms != 0 &&
+          it->second.offline_at_ms <= now_ms) {
+        gone.push_back(it->first);
+        it = presence_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (const auto& user : gone) publishPresence(user, false, 0);
+}
+
+void ChatHub::reconcilePresence() {
+  size_t fixed = 0;
+  for (const auto& m : broker_.retainedMatching("presence/+")) {
+    auto p = chat::decodePresence(m->payload);
+    if (!p || !p->online) continue;
+    publishPresence(p->user, false, 0);
+    ++fixed;
+  }
+  if (fixed)
+    std::fprintf(stderr,
+                 "parleyd: presence: %zu users were left online by the last run; now offline\n",
+                 fixed);
+}
+
+bool ChatHub::maySeePresence(const std::string& reader, std::string_view target) {
+  if (reader.empty()) return false;
+  if (reader == target) return true;
+  // Shares a conversation: walk the smaller side's conversations in pages.
+  store::ChatStore& cs = chatStore();
+  for (std::string after;;) {
+    auto page = cs.loadUserConversations(reader, after, 1000);
+    for (const auto& uc : page)
+      if (cs.loadMember(uc.conv, target)) return true;
+    if (page.size() < 1000) return false;
+    after = page.back().conv;
+  }
 }
 
 }  // namespace parley::core

@@ -23,6 +23,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -58,6 +59,21 @@ class ChatHub : public chat::LogListener {
   // The PUBLISH a device receives for a stored record (topic conv/{id}, QoS 1).
   static std::shared_ptr<Message> makeMessage(std::string_view conv, std::string envelope);
 
+  // Typing (any event-loop thread): a QoS 0 TypingEvent on conv/{id}/typing to every online
+  // session following `conv` except `from`. Never stored; shed first under load (Session).
+  void sendTyping(const std::string& conv, std::shared_ptr<Message> msg, topics::SubscriberId from);
+
+  // Presence (any event-loop thread). A user is online while any device is connected; the
+  // retained presence/{user} changes when the count does. An unclean drop of the last device
+  // turns into "offline" only after the grace (BrokerConfig::presence_grace_s).
+  void deviceOnline(const std::string& user);
+  void deviceOffline(const std::string& user, bool clean);
+  void tickPresence(int64_t now_ms);  // thread 0, from Broker::tick
+  // Start-up: no device is connected, so every retained "online" is stale (a crash left it).
+  void reconcilePresence();
+  // Who may read presence/{target}: the user itself and users sharing a conversation with it.
+  bool maySeePresence(const std::string& reader, std::string_view target);
+
  private:
   struct Shard {
     std::unordered_map<std::string, std::vector<topics::SubscriberId>> followers;  // by conv
@@ -70,8 +86,16 @@ class ChatHub : public chat::LogListener {
   void deliverOnThread(size_t thread, const std::string& conv, uint64_t seq, const MessagePtr& msg,
                        const Membership& change);
 
+  void publishPresence(const std::string& user, bool online, uint32_t devices);
+  struct UserPresence {
+    uint32_t devices = 0;
+    int64_t offline_at_ms = 0;  // unclean drop of the last device: publish offline then
+  };
+
   Broker& broker_;
   chat::ConversationDirectory& dir_;
+  std::mutex presence_mu_;
+  std::unordered_map<std::string, UserPresence> presence_;  // users with devices or a grace
   chat::ChatRpc rpc_;
   std::vector<Shard> shards_;  // one per event-loop thread
 };

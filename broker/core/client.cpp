@@ -4,6 +4,7 @@
 #include <random>
 
 #include "broker.hpp"
+#include "chat_hub.hpp"
 #include "chat_topics.hpp"
 #include "session.hpp"
 #include "topic_names.hpp"
@@ -253,6 +254,10 @@ void Client::handleConnect(mqtt::Connect& c) {
   Stats::add(broker_.stats().clients_connected);
   session_->attach(this);
   session_->chatAttach(user_, !result.present);
+  if (ChatHub* hub = broker_.chat(); hub && !user_.empty()) {
+    presence_counted_ = true;
+    hub->deviceOnline(user_);
+  }
   transport_.requestFlush();
 }
 
@@ -332,6 +337,14 @@ void Client::handlePublish(mqtt::Publish& p) {
     // conv/{id} and rpc/{method} belong to the chat layer (client_chat.cpp), not to the tree.
     if (auto conv = topics::chatConversation(topic)) return handleChatSend(*hub, *conv, p);
     if (auto method = topics::rpcMethod(topic)) return handleRpc(*hub, *method, p);
+    if (auto conv = topics::typingConversation(topic)) return handleTyping(*hub, *conv, p);
+    if (topics::isPresenceTopic(topic)) {
+      // Only the broker publishes presence.
+      std::fprintf(stderr, "parleyd: client '%s': publish to '%.*s' refused: broker-owned topic\n",
+                   client_id_.c_str(), int(topic.size()), topic.data());
+      Stats::add(broker_.stats().acl_denied);
+      return ackChatSignal(p, v5 ? Reason::NotAuthorized : Reason::Success);
+    }
   }
 
   auto msg = std::make_shared<Message>();
@@ -564,6 +577,7 @@ void Client::handleDisconnect(mqtt::Disconnect& d) {
   }
   // Only reason 0x00 (normal disconnection) discards the will (5.0 3.14.4; 3.1.1 has no reason).
   const bool with_will = d.reason != Reason::Success;
+  clean_disconnect_ = true;
   finish(with_will);
   transport_.close();
 }
@@ -625,6 +639,7 @@ void Client::finish(bool publish_will) {
   if (!session_) return;
   broker_.unregisterClient(this);
   Stats::sub(broker_.stats().clients_connected);
+  if (presence_counted_ && broker_.chat()) broker_.chat()->deviceOffline(user_, clean_disconnect_);
   if (publish_will && will_) {
     auto m = std::make_shared<Message>();
     m->topic = will_->topic;

@@ -81,6 +81,8 @@ class Client : public std::enable_shared_from_this<Client> {
                            const std::string& client_id, const std::string& conv, uint8_t qos,
                            uint16_t packet_id, const chat::SendResult& r);
   void handleRpc(ChatHub& hub, std::string_view method, mqtt::Publish& p);
+  void handleTyping(ChatHub& hub, std::string_view conv, mqtt::Publish& p);
+  void ackChatSignal(const mqtt::Publish& p, mqtt::Reason reason);
   std::optional<mqtt::Reason> chatSubscribe(const std::string& filter, uint8_t qos);
   std::optional<mqtt::Reason> chatUnsubscribe(const std::string& filter);
   void sendConnackError(mqtt::Reason reason);
@@ -111,6 +113,10 @@ class Client : public std::enable_shared_from_this<Client> {
   std::unordered_map<std::string, uint16_t> outbound_aliases_;
   std::unique_ptr<mqtt::Will> will_;  // rare, and large: not inline
   bool request_problem_info_ = true;
+  bool presence_counted_ = false;  // counted as one of user_'s connected devices
+  bool clean_disconnect_ = false;  // ended by a DISCONNECT packet
+  // Typing rate limit: last forwarded signal per conversation (rare: only for typists).
+  std::unique_ptr<std::unordered_map<std::string, int64_t>> typing_sent_;
   // Publish token buckets (BrokerConfig::max_publish_rate / max_publish_bytes_rate).
   double pub_tokens_ = 0;
   double byte_tokens_ = 0;

@@ -8,6 +8,7 @@
 #include "chat_hub.hpp"
 #include "chat_topics.hpp"
 #include "client.hpp"
+#include "envelope.hpp"
 #include "session.hpp"
 #include "topic_names.hpp"
 
@@ -158,11 +159,70 @@ void Client::handleRpc(ChatHub& hub, std::string_view method, mqtt::Publish& p) 
   transport_.requestFlush();
 }
 
+void Client::ackChatSignal(const mqtt::Publish& p, Reason reason) {
+  if (p.qos == 1) {
+    inboundDone();
+    send(mqtt::Ack{mqtt::PacketType::Puback, p.packet_id, reason, {}});
+  } else if (p.qos == 2) {
+    if (static_cast<uint8_t>(reason) < 0x80)
+      session_->inboundQos2()[p.packet_id] = true;
+    else
+      inboundDone();
+    send(mqtt::Ack{mqtt::PacketType::Pubrec, p.packet_id, reason, {}});
+  }
+}
+
+void Client::handleTyping(ChatHub& hub, std::string_view conv, mqtt::Publish& p) {
+  // Typing is best-effort: never stored, limited per sender, refused only for non-members.
+  const bool v5 = mqtt::isV5(version_);
+  const int64_t now = broker_.clock().nowMs();
+  if (!typing_sent_) typing_sent_ = std::make_unique<std::unordered_map<std::string, int64_t>>();
+  auto [it, fresh] = typing_sent_->try_emplace(std::string(conv), 0);
+  if (!fresh && now - it->second < int64_t(broker_.config().typing_interval_ms)) {
+    Stats::add(broker_.stats().typing_limited);
+    return ackChatSignal(p, Reason::Success);
+  }
+  if (user_.empty() || !hub.chatStore().loadMember(conv, user_)) {
+    std::fprintf(stderr,
+                 "parleyd: client '%s' user '%s': typing in conv/%.*s refused: not a member\n",
+                 client_id_.c_str(), user_.c_str(), int(conv.size()), conv.data());
+    Stats::add(broker_.stats().acl_denied);
+    typing_sent_->erase(it);
+    return ackChatSignal(p, v5 ? Reason::NotAuthorized : Reason::Success);
+  }
+  if (p.payload.size() > chat::kMaxTypingStateBytes) {
+    return ackChatSignal(p, v5 ? Reason::PayloadFormatInvalid : Reason::Success);
+  }
+  it->second = now;
+  ackChatSignal(p, Reason::Success);
+  auto m = std::make_shared<Message>();
+  m->topic.append(topics::kConvPrefix).append(conv).append("/typing");
+  m->payload = chat::encodeTyping({std::string(conv), user_, client_id_, std::string(p.payload)});
+  m->qos = 0;
+  Stats::add(broker_.stats().typing_forwarded);
+  hub.sendTyping(std::string(conv), std::move(m), session_->id());
+}
+
 std::optional<Reason> Client::chatSubscribe(const std::string& filter, uint8_t qos) {
   ChatHub* hub = broker_.chat();
   if (!hub) return std::nullopt;
   const bool v5 = mqtt::isV5(version_);
   const Reason refused = v5 ? Reason::NotAuthorized : Reason::UnspecifiedError;
+  if (topics::isPresenceTopic(filter)) {
+    // presence/{user}: the user itself or someone sharing a conversation; never wildcards.
+    auto target = topics::presenceUser(filter);
+    if (target && hub->maySeePresence(user_, *target)) return std::nullopt;  // a plain subscription
+    std::fprintf(stderr, "parleyd: client '%s' user '%s': subscribe to '%s' refused: presence\n",
+                 client_id_.c_str(), user_.c_str(), filter.c_str());
+    Stats::add(broker_.stats().acl_denied);
+    return refused;
+  }
+  if (auto conv = topics::typingConversation(filter)) {
+    // Members get typing with the conversation; the subscription itself changes nothing.
+    if (!user_.empty() && hub->chatStore().loadMember(*conv, user_)) return static_cast<Reason>(0);
+    Stats::add(broker_.stats().acl_denied);
+    return refused;
+  }
   if (auto conv = topics::chatConversation(filter)) {
     if (user_.empty() || !hub->chatStore().loadMember(*conv, user_)) {
       std::fprintf(stderr,

@@ -21,9 +21,9 @@ struct BrokerConfig {
   // 3.1.1 persistent sessions never expire by the spec; an operator may bound how long an
   // abandoned one is kept (seconds; 0 = keep, as the spec says).
   uint32_t persistent_session_expiry_311 = 0;  // cap on what a client may ask for (seconds)
-  uint16_t max_keep_alive = 0;               // 0 = accept the client's; else server keep-alive
-  uint32_t keepalive_grace_percent = 150;    // spec: 1.5 × keep-alive
-  uint32_t sys_interval_s = 10;              // $SYS publish period; 0 = off
+  uint16_t max_keep_alive = 0;                 // 0 = accept the client's; else server keep-alive
+  uint32_t keepalive_grace_percent = 150;      // spec: 1.5 × keep-alive
+  uint32_t sys_interval_s = 10;                // $SYS publish period; 0 = off
   uint32_t max_topic_length = 65535;
   uint32_t max_topic_levels = 128;
   uint32_t max_subscriptions_per_client = 10000;
@@ -31,6 +31,11 @@ struct BrokerConfig {
   // the connection: 5.0 DISCONNECT 0x96 (message rate too high), 3.1.1 close.
   uint32_t max_publish_rate = 0;        // PUBLISH packets per second
   uint64_t max_publish_bytes_rate = 0;  // topic + payload bytes per second
+  // Chat layer II. A device that drops without DISCONNECT keeps its user "online" this long
+  // (a flaky link reconnecting within it causes no flap); a clean DISCONNECT counts at once.
+  uint32_t presence_grace_s = 5;
+  // Typing signals forwarded per connection and conversation: at most one per this interval.
+  uint32_t typing_interval_ms = 1000;
   std::string version = "parley 0.1.0";
 };
 

@@ -101,6 +101,9 @@ class Session {
   void chatFlushOffsets();
   void chatTick(int64_t now_ms);
   void chatForget();  // the session ends: leave the hub's shard
+  // A QoS 0 signal (typing): sent only if nothing else waits for this connection — the first
+  // traffic shed when a reader falls behind. Never queued.
+  void sendEphemeral(const MessagePtr& msg);
 
  private:
   struct Inflight {

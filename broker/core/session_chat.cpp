@@ -15,9 +15,10 @@
 namespace parley::core {
 
 namespace {
-constexpr size_t kChatChunk = 256;          // records read from a log at a time
-constexpr uint64_t kFlushEveryAcks = 1024;  // write an offset at least this often
-constexpr int64_t kFlushIntervalMs = 1000;  // ... or after this long
+constexpr size_t kChatChunk = 256;                 // records read from a log at a time
+constexpr uint64_t kFlushEveryAcks = 1024;         // write an offset at least this often
+constexpr int64_t kFlushIntervalMs = 1000;         // ... or after this long
+constexpr size_t kEphemeralWatermark = 64 * 1024;  // unsent bytes above which typing is shed
 
 std::string_view convOf(const Message& m) {
   return std::string_view(m.topic).substr(topics::kConvPrefix.size());
@@ -301,6 +302,18 @@ void Session::chatDetach() {
   // A clean session ends with its connection; a persistent one keeps its cursors in memory
   // (in-flight records are resent on return, the rest replays from `next`).
   if (!persistent_) chat_.reset();
+}
+
+void Session::sendEphemeral(const MessagePtr& msg) {
+  if (!client_) return;
+  if (!pending_.empty() || client_->transport().queuedBytes() >= kEphemeralWatermark) {
+    Stats::add(broker_.stats().ephemeral_dropped);
+    return;
+  }
+  Delivery d;
+  d.msg = msg;
+  d.qos = 0;
+  if (send(d, 0, false)) client_->transport().requestFlush();
 }
 
 void Session::chatForget() {

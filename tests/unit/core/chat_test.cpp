@@ -342,5 +342,131 @@ TEST_F(ChatCoreTest, DeviceBelowTheRetentionFloorIsToldAndContinuesAtTheFloor) {
   EXPECT_EQ(seqs(g), range(8, 11));
 }
 
+// --- chat layer II: typing and presence ------------------------------------------------------
+
+TEST_F(ChatCoreTest, TypingReachesMembersOnlineNowAndIsNeverStored) {
+  createGroup("g1", {"alice", "bob", "carol"});
+  auto& bob = connectUser("bob-phone", "bob", true, false, 3600);
+  auto& carol = connectUser("carol-phone", "carol", true, false, 3600);
+  drop(carol);
+  auto& alice = connectUser("alice-phone", "alice", true, false, 3600);
+  auto& eve = connectUser("eve", "eve", true, true);
+  subscribe(eve, "#", 0, 1);
+  take(bob);
+  take(alice);
+  take(eve);
+  publish(alice, "conv/g1/typing", "1", 0);
+  auto b = take(bob);
+  ASSERT_EQ(b.raw.size(), 1u);
+  EXPECT_EQ(b.topics[0], "conv/g1/typing");
+  EXPECT_EQ(b.raw[0].qos, 0);
+  auto t = chat::decodeTyping(b.raw[0].payload);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->user, "alice");
+  EXPECT_EQ(t->device, "alice-phone");
+  EXPECT_EQ(t->state, "1");
+  EXPECT_TRUE(take(alice).raw.empty());  // not echoed to the sending connection
+  EXPECT_TRUE(take(eve).raw.empty());    // not a member: nothing, whatever it subscribed
+
+  // Rate limit: a second signal within the interval is not forwarded; after it, it is.
+  publish(alice, "conv/g1/typing", "1", 0);
+  EXPECT_TRUE(take(bob).raw.empty());
+  clock_.advance(config_.typing_interval_ms);
+  publish(alice, "conv/g1/typing", "0", 0);
+  EXPECT_EQ(take(bob).raw.size(), 1u);
+
+  // Never stored: carol, offline meanwhile, gets nothing on return; the log did not move.
+  auto& carol2 = connectUser("carol-phone", "carol", true, false, 3600);
+  EXPECT_TRUE(take(carol2).raw.empty());
+  EXPECT_EQ(directory_->chatStore().loadChatHead("g1"), 1u);
+
+  // A non-member's typing is refused (5.0 QoS 1: 0x87) and forwarded nowhere.
+  publish(eve, "conv/g1/typing", "1", 1, 9);
+  auto e = take(eve);
+  ASSERT_EQ(e.acks.size(), 1u);
+  EXPECT_EQ(e.acks[0].reason, mqtt::Reason::NotAuthorized);
+  EXPECT_TRUE(take(bob).raw.empty());
+}
+
+TEST_F(ChatCoreTest, PresenceAggregatesDevicesWithGraceForUncleanDrops) {
+  createGroup("g1", {"alice", "bob"});
+  auto& bob = connectUser("bob-web", "bob", true, true);
+  subscribe(bob, "presence/alice", 1, 1);
+  take(bob);
+  auto last = [&](TestClient& tc) {
+    auto g = take(tc);
+    std::optional<chat::PresenceInfo> p;
+    for (size_t i = 0; i < g.raw.size(); ++i) {
+      EXPECT_EQ(g.topics[i], "presence/alice");
+      auto d = chat::decodePresence(g.raw[i].payload);
+      EXPECT_TRUE(d.ok());
+      if (d) p = *d;
+    }
+    return p;
+  };
+  auto& phone = connectUser("alice-phone", "alice", true, false, 3600);
+  auto p = last(bob);
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->online);
+  EXPECT_EQ(p->devices, 1u);
+  auto& laptop = connectUser("alice-laptop", "alice", false, true);
+  p = last(bob);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->devices, 2u);
+  send(laptop, mqtt::Disconnect{});  // clean: counted at once
+  p = last(bob);
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->online);
+  EXPECT_EQ(p->devices, 1u);
+  drop(phone);  // unclean: still online during the grace
+  EXPECT_FALSE(last(bob).has_value());
+  clock_.advance(int64_t(config_.presence_grace_s) * 1000);
+  broker_->tick(0);
+  settle();
+  p = last(bob);
+  ASSERT_TRUE(p);
+  EXPECT_FALSE(p->online);
+  EXPECT_EQ(p->devices, 0u);
+
+  // A late subscriber sharing a conversation gets the retained state.
+  auto& bob2 = connectUser("bob-tablet", "bob", true, true);
+  subscribe(bob2, "presence/alice", 1, 1);
+  auto g = take(bob2);
+  ASSERT_EQ(g.raw.size(), 1u);
+  EXPECT_TRUE(g.raw[0].retain);
+  EXPECT_FALSE(chat::decodePresence(g.raw[0].payload)->online);
+
+  // Policy: no shared conversation, wildcards, and publishing are refused; '#' does not see it.
+  auto& eve = connectUser("eve", "eve", true, true);
+  subscribe(eve, "presence/alice", 1, 1);
+  subscribe(eve, "presence/+", 1, 2);
+  subscribe(eve, "#", 1, 3);
+  auto subacks = only<mqtt::Suback>(eve.transport.take(eve.version));
+  ASSERT_EQ(subacks.size(), 3u);
+  EXPECT_EQ(subacks[0].reasons[0], mqtt::Reason::NotAuthorized);
+  EXPECT_EQ(subacks[1].reasons[0], mqtt::Reason::NotAuthorized);
+  EXPECT_EQ(subacks[2].reasons[0], mqtt::Reason::GrantedQoS1);
+  connectUser("alice-phone", "alice", true, false, 3600);
+  EXPECT_TRUE(take(eve).raw.empty());
+  publish(eve, "presence/alice", "fake", 1, 4);
+  auto e = take(eve);
+  ASSERT_EQ(e.acks.size(), 1u);
+  EXPECT_EQ(e.acks[0].reason, mqtt::Reason::NotAuthorized);
+}
+
+TEST_F(ChatCoreTest, PresenceLeftOnlineByACrashIsResetAtStart) {
+  createGroup("g1", {"alice", "bob"});
+  connectUser("alice-phone", "alice", true, false, 3600);
+  auto before = broker_->retainedMatching("presence/alice");
+  ASSERT_EQ(before.size(), 1u);
+  EXPECT_TRUE(chat::decodePresence(before[0]->payload)->online);
+  restart();  // the retained "online" survives on disk, as after a crash
+  hub_->reconcilePresence();
+  settle();
+  auto after = broker_->retainedMatching("presence/alice");
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_FALSE(chat::decodePresence(after[0]->payload)->online);
+}
+
 }  // namespace
 }  // namespace parley::testing
