@@ -161,6 +161,33 @@ TEST_P(ChatAccess, CleanSessionSubscribesAndGetsLiveOnly) {
   EXPECT_EQ(web.messages("team")[0].seq, 4u);
 }
 
+TEST_P(ChatAccess, MalformedEnvelopesAreRefusedAndNotStored) {
+  ChatBroker broker;
+  createConversation(broker.adminPort(), "team", "group", {{"alice", "owner"}, {"bob", "member"}});
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"not a flatbuffer", "\x01\x02\x03 garbage"},
+      {"empty cmid", chatSend("", "no id")},
+      {"cmid over 64 bytes", chatSend(std::string(65, 'x'), "long id")},
+      {"kind System", chatSend("sys-1", "forged", fb::Kind::System)},
+  };
+  for (const auto& [what, payload] : bad) {
+    SCOPED_TRACE(what);
+    ChatDevice alice(broker.port(), v(), "alice-phone", "alice");
+    ASSERT_TRUE(alice.connect());
+    const uint16_t id = alice.publish("conv/team", payload);
+    if (v() == 5) {
+      auto a = alice.awaitAck(id);
+      ASSERT_TRUE(a);
+      EXPECT_EQ(a->reason, 0x99);
+    } else {
+      EXPECT_FALSE(alice.awaitAck(id, 3s));
+      EXPECT_TRUE(alice.closed());
+    }
+    alice.abort();
+  }
+  EXPECT_EQ(adminHistory(broker.adminPort(), "team").size(), 1u);
+}
+
 ITEST_VERSIONS(ChatAccess);
 
 }  // namespace
