@@ -17,6 +17,7 @@
 #include "admin_api.hpp"
 #include "admin_server.hpp"
 #include "broker.hpp"
+#include "chat_hub.hpp"
 #include "conversation_directory.hpp"
 #include "jwt_authenticator.hpp"
 #include "password_file.hpp"
@@ -290,6 +291,9 @@ int main(int argc, char** argv) {
                    acl->ruleCount());
     }
     chat::ConversationDirectory directory(*store, chat_opts);
+    // conv/{id} and rpc/{method} go to the chat layer; every durable record reaches followers.
+    core::ChatHub chat_hub(broker, directory);
+    broker.setChat(&chat_hub);
     RetentionSweeper sweeper(directory, retention_interval_s);
     std::unique_ptr<admin::AdminApi> admin_api;
     std::unique_ptr<admin::AdminServer> admin_server;

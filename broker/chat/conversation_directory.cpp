@@ -162,7 +162,7 @@ void ConversationDirectory::send(SendRequest r, store::WriteSet extra,
 
   ++s->inflight;
   s->pending.emplace(key, ConvState::Pending{*seq, {}});
-  store_.commit(std::move(extra), [this, s, key = std::move(key), seq = *seq, bytes,
+  store_.commit(std::move(extra), [this, s, key = std::move(key), seq = *seq, bytes, conv = r.conv,
                                    done = std::move(done)](const store::CommitResult& cr) {
     std::vector<std::function<void(SendResult)>> waiters;
     {
@@ -174,6 +174,7 @@ void ConversationDirectory::send(SendRequest r, store::WriteSet extra,
       finish(s, cr.ok);
     }
     SendResult res;
+    if (cr.ok && listener_) listener_->onAppended(Appended{conv, seq, bytes, nullptr});
     if (cr.ok) {
       res.seq = seq;
       res.message = bytes;
@@ -216,7 +217,8 @@ Result<uint64_t, ChatError> ConversationDirectory::appendSystemAndWait(const std
     rec.seq = seq;
     rec.server_time_ms = d.server_time_ms;
     rec.kind = static_cast<uint8_t>(Kind::System);
-    rec.envelope = encodeChatMessage(d);
+    auto bytes = std::make_shared<const std::string>(encodeChatMessage(d));
+    rec.envelope = *bytes;
     // Ops that refer to this seq (a member's joined_seq) are patched in here.
     for (auto& op : ws.ops()) {
       if (auto* m = std::get_if<store::WriteSet::PutMember>(&op); m && m->member.joined_seq == 0) {
@@ -226,11 +228,13 @@ Result<uint64_t, ChatError> ConversationDirectory::appendSystemAndWait(const std
     ws.add(store::WriteSet::PutChatRecord{std::move(rec)});
     ws.setNeedsSync(true);
     ++s->inflight;
-    store_.commit(std::move(ws), [this, s, &promise](const store::CommitResult& cr) {
+    store_.commit(std::move(ws), [this, s, &promise, &conv, seq, bytes,
+                                  info = *d.system](const store::CommitResult& cr) {
       {
         std::lock_guard g(s->seq_mu);
         finish(s, cr.ok);
       }
+      if (cr.ok && listener_) listener_->onAppended(Appended{conv, seq, bytes, &info});
       promise.set_value(cr.ok);
     });
   }

@@ -98,6 +98,23 @@ struct SendResult {
   std::shared_ptr<const std::string> message;  // the stored ChatMessage bytes (new sends only)
 };
 
+// What was appended to a conversation's log: reported once it is durable, on the store's writer
+// thread, in commit order — so in seq order for each conversation. The broker core listens to
+// hand every record to the devices following the conversation.
+struct Appended {
+  const std::string& conv;
+  uint64_t seq;
+  std::shared_ptr<const std::string> envelope;  // the stored ChatMessage bytes
+  const SystemInfo* system;                     // membership changes; nullptr for chat messages
+};
+
+class LogListener {
+ public:
+  virtual ~LogListener() = default;
+  // Runs on the store writer thread: keep it short (post work to your own threads).
+  virtual void onAppended(const Appended& a) = 0;
+};
+
 class ConversationDirectory {
  public:
   // `store` must have a ChatStore (Store::chat() != nullptr) and outlive the directory.
@@ -128,6 +145,9 @@ class ConversationDirectory {
   // applyRetention over every conversation; returns how many had their floor moved.
   size_t applyRetentionAll();
 
+  // Set once at start-up, before the first write. Not owned.
+  void setListener(LogListener* listener) { listener_ = listener; }
+
   store::ChatStore& chatStore() { return chat_; }
   const DirectoryOptions& options() const { return options_; }
 
@@ -150,6 +170,7 @@ class ConversationDirectory {
   store::Store& store_;
   store::ChatStore& chat_;
   DirectoryOptions options_;
+  LogListener* listener_ = nullptr;
 
   std::mutex mu_;  // guards states_; also serialises create()
   std::unordered_map<std::string, std::shared_ptr<ConvState>> states_;

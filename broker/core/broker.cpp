@@ -178,6 +178,7 @@ void Broker::destroySession(ThreadState& ts, Session& s, bool delete_from_store)
       if (!r.ok) logStoreError("session delete");
     });
   }
+  s.chatForget();
   Stats::sub(stats_.clients_total);
   ts.by_id.erase(s.id());
   ts.sessions.erase(s.clientId());  // destroys s
@@ -247,6 +248,12 @@ void Broker::closeSession(Session& s) {
 
 void Broker::scheduleWill(const std::string& client_id, MessagePtr will, int64_t at_ms) {
   threads_[currentThread()]->wills[client_id] = PendingWill{std::move(will), at_ms};
+}
+
+Session* Broker::sessionById(topics::SubscriberId id) {
+  ThreadState& ts = *threads_[currentThread()];
+  auto it = ts.by_id.find(id);
+  return it == ts.by_id.end() ? nullptr : it->second;
 }
 
 Session* Broker::findSession(const std::string& client_id) {
@@ -593,8 +600,11 @@ void Broker::tick(size_t thread) {
   // Copy: a keep-alive disconnect unregisters the client from this list.
   std::vector<Client*> clients = ts.clients;
   for (Client* c : clients) c->checkKeepAlive(now);
-  for (Client* c : ts.clients)
-    if (c->session()) c->session()->pump();  // resume sessions stopped by the watermark
+  for (Client* c : ts.clients) {
+    if (!c->session()) continue;
+    c->session()->pump();  // resume sessions stopped by the watermark
+    c->session()->chatTick(now);
+  }
 
   for (auto it = ts.wills.begin(); it != ts.wills.end();) {
     if (it->second.at_ms <= now) {

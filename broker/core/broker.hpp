@@ -30,6 +30,7 @@
 
 namespace parley::core {
 
+class ChatHub;
 class Client;
 
 // Subscriber ids carry their home thread and whether the session is persistent, so routing
@@ -59,6 +60,9 @@ class Broker {
   Authenticator& authenticator() { return *auth_; }
   void setAuthorizer(Authorizer* a) { authz_ = a ? a : &allow_all_authz_; }
   Authorizer& authorizer() { return *authz_; }
+  // The chat layer (conv/{id}, rpc/{method}); nullptr = those topics are plain MQTT. Not owned.
+  void setChat(ChatHub* hub) { chat_ = hub; }
+  ChatHub* chat() const { return chat_; }
   // Loads persistent sessions, subscriptions and retained messages from the store.
   void recover();
 
@@ -72,6 +76,7 @@ class Broker {
   store::Store& store() { return store_; }
   const Clock& clock() const { return clock_; }
   void post(size_t thread, std::function<void()> fn) { executors_[thread]->post(std::move(fn)); }
+  bool hasExecutors() const { return !executors_.empty(); }
 
   // --- home thread of the client id ---
   struct SessionResult {
@@ -109,6 +114,8 @@ class Broker {
   void publishWill(std::shared_ptr<Message> will);
   // The session of `client_id` if it lives on the calling thread.
   Session* findSession(const std::string& client_id);
+  // The session with subscriber id `id` if it lives on the calling thread.
+  Session* sessionById(topics::SubscriberId id);
 
   // Queue-entry bookkeeping from sessions (home thread).
   void ackQueued(const std::string& client_id, uint64_t store_id);
@@ -177,6 +184,7 @@ class Broker {
   Authenticator* auth_ = &allow_all_;
   AllowAllAuthorizer allow_all_authz_;
   Authorizer* authz_ = &allow_all_authz_;
+  ChatHub* chat_ = nullptr;
 
   friend class Session;
   friend std::shared_ptr<Message> messageFromStored(const store::Message&);

@@ -4,6 +4,7 @@
 #include <random>
 
 #include "broker.hpp"
+#include "chat_topics.hpp"
 #include "session.hpp"
 #include "topic_names.hpp"
 
@@ -251,6 +252,7 @@ void Client::handleConnect(mqtt::Connect& c) {
   broker_.registerClient(this);
   Stats::add(broker_.stats().clients_connected);
   session_->attach(this);
+  session_->chatAttach(user_, !result.present);
   transport_.requestFlush();
 }
 
@@ -325,6 +327,11 @@ void Client::handlePublish(mqtt::Publish& p) {
     if (inbound_inflight_ >= cfg.receive_maximum && v5)
       return protocolError(Reason::ReceiveMaximumExceeded, "receive maximum exceeded");
     ++inbound_inflight_;
+  }
+  if (ChatHub* hub = broker_.chat()) {
+    // conv/{id} and rpc/{method} belong to the chat layer (client_chat.cpp), not to the tree.
+    if (auto conv = topics::chatConversation(topic)) return handleChatSend(*hub, *conv, p);
+    if (auto method = topics::rpcMethod(topic)) return handleRpc(*hub, *method, p);
   }
 
   auto msg = std::make_shared<Message>();
@@ -479,6 +486,8 @@ void Client::handleSubscribe(mqtt::Subscribe& s) {
                    client_id_.c_str(), user_.c_str(), f.c_str());
       Stats::add(broker_.stats().acl_denied);
       r = v5 ? Reason::NotAuthorized : Reason::UnspecifiedError;
+    } else if (auto chat_reason = chatSubscribe(f, sub.options.qos)) {
+      r = *chat_reason;  // conv/{id} or rpc/reply/...: the chat layer decides, no tree entry
     } else if (v5 && sub.options.no_local && topics::isShared(f)) {
       return protocolError(Reason::ProtocolError, "no-local on a shared subscription");
     } else if (session_->subscriptions().size() >= cfg.max_subscriptions_per_client &&
@@ -536,6 +545,10 @@ void Client::handleUnsubscribe(mqtt::Unsubscribe& u) {
   mqtt::Unsuback ack;
   ack.packet_id = u.packet_id;
   for (auto& f : u.filters) {
+    if (auto chat_reason = chatUnsubscribe(f)) {
+      ack.reasons.push_back(*chat_reason);
+      continue;
+    }
     bool existed = broker_.unsubscribe(*session_, f);
     ack.reasons.push_back(existed ? Reason::Success : Reason::NoSubscriptionExisted);
   }

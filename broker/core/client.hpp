@@ -12,6 +12,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "conversation_directory.hpp"
 #include "message.hpp"
 #include "packets.hpp"
 #include "transport.hpp"
@@ -19,6 +20,7 @@
 namespace parley::core {
 
 class Broker;
+class ChatHub;
 class Session;
 
 class Client : public std::enable_shared_from_this<Client> {
@@ -72,6 +74,15 @@ class Client : public std::enable_shared_from_this<Client> {
   void handleSubscribe(mqtt::Subscribe& s);
   void handleUnsubscribe(mqtt::Unsubscribe& u);
   void handleDisconnect(mqtt::Disconnect& d);
+  // Chat layer (client_chat.cpp): a send on conv/{id}, a request on rpc/{method}, and the
+  // SUBSCRIBE/UNSUBSCRIBE filters it owns (nullopt: not a chat filter, handle as plain MQTT).
+  void handleChatSend(ChatHub& hub, std::string_view conv, mqtt::Publish& p);
+  static void chatSendDone(Broker& broker, const std::weak_ptr<Client>& self,
+                           const std::string& client_id, const std::string& conv, uint8_t qos,
+                           uint16_t packet_id, const chat::SendResult& r);
+  void handleRpc(ChatHub& hub, std::string_view method, mqtt::Publish& p);
+  std::optional<mqtt::Reason> chatSubscribe(const std::string& filter, uint8_t qos);
+  std::optional<mqtt::Reason> chatUnsubscribe(const std::string& filter);
   void sendConnackError(mqtt::Reason reason);
   void send(const mqtt::Packet& p);
   void protocolError(mqtt::Reason reason, const char* what);

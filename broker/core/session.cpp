@@ -53,12 +53,14 @@ void Session::attach(Client* c) {
 }
 
 void Session::detach() {
+  if (chat_) chatDetach();  // before pending_ is cleared: cursors rewind past what it held
   client_ = nullptr;
   disconnected_at_ms_ = broker_.clock().wallMs();
   size_t dropped = 0;
   uint64_t first_queued = 0;
   for (size_t i = 0; i < pending_.size(); ++i) {
     const Delivery& d = pending_[i];
+    if (d.chat_seq) continue;  // read from the log again on return
     if (!d.queued)
       ++dropped;
     else if (!first_queued)
@@ -117,7 +119,10 @@ void Session::pump() {
   bool sent_any = false;
   while (client_ && t.queuedBytes() < kHighWatermark) {
     if (pending_.empty()) {
-      if (!backlog_ || !loadBacklogChunk()) break;
+      if (backlog_) loadBacklogChunk();
+      // Conversations being replayed from their log: one chunk at a time, so memory stays
+      // bounded however far behind the device is.
+      if (pending_.empty() && chat_ && !chat_->replaying.empty()) chatLoadChunk();
       if (pending_.empty()) break;
     }
     if (pending_.front().qos > 0 && inflight_.size() >= window) break;
@@ -130,6 +135,7 @@ void Session::pump() {
     }
     if (d.qos == 0) {
       send(d, 0, false);
+      if (d.chat_seq) chatAcked(d);  // QoS 0: sent is as far as it goes
     } else {
       Inflight f{std::move(d), allocatePacketId(), false};
       if (!send(f.d, f.packet_id, false)) {
@@ -264,6 +270,7 @@ size_t Session::findInflight(uint16_t packet_id) const {
 void Session::complete(Inflight& f) {
   releasePacketId(f.packet_id);
   if (f.d.queued) broker_.ackQueued(client_id_, f.d.msg->store_id);
+  if (f.d.chat_seq) chatAcked(f.d);
 }
 
 void Session::onPuback(uint16_t packet_id) {

@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -37,6 +38,7 @@ struct Delivery {
   bool retain = false;                 // retain flag as it goes on the wire
   bool queued = false;                 // has a queue entry in the store for this session
   uint32_t sub_id = 0;                 // first subscription identifier (common case: 0 or one)
+  uint64_t chat_seq = 0;               // a conversation's record (topic conv/{id}); 0 = not chat
   std::vector<uint32_t> more_sub_ids;  // the rest, rarely any
 };
 
@@ -83,6 +85,23 @@ class Session {
   size_t inflightCount() const { return inflight_.size(); }
   size_t pendingCount() const { return pending_.size(); }
 
+  // --- chat (session_chat.cpp; see chat_hub.hpp for the design) ---
+  // After attach(): start following the user's conversations (persistent sessions), from the
+  // stored offsets; `new_session` = the session was just created (it starts at the heads).
+  void chatAttach(const std::string& user, bool new_session);
+  // Explicit SUBSCRIBE to conv/{conv} by a member: follow it for this connection. A persistent
+  // session that already follows it keeps its cursor.
+  void chatSubscribe(const std::string& conv, uint8_t qos);
+  bool chatFollows(std::string_view conv) const;
+  // From the hub, on this thread: a durable record; the user joined / left a conversation.
+  void chatDeliver(const std::string& conv, uint64_t seq, const MessagePtr& msg);
+  void chatMemberAdded(const std::string& conv, uint64_t joined_seq);
+  void chatUnfollow(const std::string& conv);
+  // Writes acknowledged offsets that changed (lazily: a lost write only causes redelivery).
+  void chatFlushOffsets();
+  void chatTick(int64_t now_ms);
+  void chatForget();  // the session ends: leave the hub's shard
+
  private:
   struct Inflight {
     Delivery d;
@@ -104,6 +123,34 @@ class Session {
   static constexpr size_t kNotFound = SIZE_MAX;
   size_t findInflight(uint16_t packet_id) const;
 
+  // One followed conversation. Everything below `next` has been put in pending_/inflight_ (or
+  // acknowledged); `acked` is the highest contiguous seq the client acknowledged.
+  struct ChatCursor {
+    uint64_t next = 1;
+    uint64_t acked = 0;
+    uint64_t stored = 0;  // `acked` as last written to the store
+    uint8_t qos = 1;
+    bool replay = false;        // records from `next` on are read from the log, not taken live
+    std::vector<uint64_t> ooo;  // acknowledged out of order above acked + 1 (rare)
+  };
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  struct ChatState {
+    std::string user;
+    bool registered = false;  // in the hub's shard (online)
+    std::unordered_map<std::string, ChatCursor, StringHash, std::equal_to<>> cursors;
+    std::vector<std::string> replaying;  // conversations to read from the log, in order
+    bool dirty = false;                  // some acked != stored
+    int64_t flushed_ms = 0;
+  };
+  ChatCursor& chatFollow(const std::string& conv, uint64_t acked, uint8_t qos);
+  void chatStartReplay(const std::string& conv, ChatCursor& c);
+  bool chatLoadChunk();  // reads the next records of the first replaying conversation
+  void chatAcked(const Delivery& d);
+  void chatDetach();  // offline: leave the hub's shard, rewind cursors past dropped deliveries
+
   Broker& broker_;
   std::string client_id_;
   topics::SubscriberId id_;
@@ -121,6 +168,7 @@ class Session {
   uint64_t backlog_from_ = 0;  // next store id to read while in backlog mode
   uint64_t live_from_ = 0;     // queued live deliveries below this were already read from disk
   int64_t disconnected_at_ms_ = 0;
+  std::unique_ptr<ChatState> chat_;  // only for sessions of chat users
 };
 
 }  // namespace parley::core

@@ -30,6 +30,11 @@ struct Stats {
   std::atomic<uint64_t> packets_too_large{0};         // --max-packet-size
   std::atomic<uint64_t> subscriptions_refused{0};     // --max-subscriptions
   std::atomic<uint64_t> topic_limit_exceeded{0};      // --max-topic-length / --max-topic-levels
+  // Chat layer.
+  std::atomic<uint64_t> chat_sent{0};        // chat messages stored (not counting retried cmids)
+  std::atomic<uint64_t> chat_duplicates{0};  // sends answered with an existing seq
+  std::atomic<uint64_t> chat_refused{0};     // sends refused (not a member, role, bad envelope)
+  std::atomic<uint64_t> chat_rpc{0};         // rpc/{method} requests answered
 
   static void add(std::atomic<uint64_t>& c, uint64_t n = 1) {
     c.fetch_add(n, std::memory_order_relaxed);

@@ -16,8 +16,10 @@
 #include <vector>
 
 #include "broker.hpp"
+#include "chat_hub.hpp"
 #include "client.hpp"
 #include "codec.hpp"
+#include "conversation_directory.hpp"
 #include "store.hpp"
 
 namespace parley::testing {
@@ -127,11 +129,18 @@ class CoreTest : public ::testing::Test {
     broker_ = std::make_unique<core::Broker>(config_, *store_, clock_, 1);
     broker_->setExecutors({&loop_});
     core::Broker::setCurrentThread(0);
+    directory_ = std::make_unique<chat::ConversationDirectory>(
+        *store_, chat::DirectoryOptions{5000, 0, 0, 0, [this] { return clock_.wallMs(); }});
+    hub_ = std::make_unique<core::ChatHub>(*broker_, *directory_);
+    broker_->setChat(hub_.get());
     broker_->recover();
   }
   void close() {
     clients_.clear();
     settle();
+    broker_->setChat(nullptr);
+    hub_.reset();
+    directory_.reset();
     broker_.reset();
     store_.reset();
   }
@@ -184,6 +193,26 @@ class CoreTest : public ::testing::Test {
     clients_.push_back(std::move(tc));
     return *clients_.back();
   }
+  // A client with a user name (the chat layer's user id); 5.0 when `expiry` or `receive_max` is
+  // set or `v5`.
+  TestClient& connectUser(const std::string& id, const std::string& user, bool v5, bool clean,
+                          uint32_t expiry = 0, uint16_t receive_max = 0) {
+    auto tc = std::make_unique<TestClient>();
+    tc->version = v5 ? mqtt::Version::V5 : mqtt::Version::V311;
+    tc->client = std::make_shared<core::Client>(*broker_, tc->transport);
+    mqtt::Connect c;
+    c.version = tc->version;
+    c.client_id = id;
+    c.clean_start = clean;
+    c.username = user;
+    if (v5 && expiry) c.props.session_expiry_interval = expiry;
+    if (v5 && receive_max) c.props.receive_maximum = receive_max;
+    mqtt::Packet p = c;
+    tc->client->onPacket(p);
+    settle();
+    clients_.push_back(std::move(tc));
+    return *clients_.back();
+  }
   // Takes PUBLISHes as they come, acknowledging each (QoS 1), until `n` or nothing more comes.
   std::vector<std::string> receiveAll(TestClient& tc, size_t n);
   void send(TestClient& tc, mqtt::Packet p) {
@@ -217,6 +246,8 @@ class CoreTest : public ::testing::Test {
   std::filesystem::path dir_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<core::Broker> broker_;
+  std::unique_ptr<chat::ConversationDirectory> directory_;
+  std::unique_ptr<core::ChatHub> hub_;
   std::vector<std::unique_ptr<TestClient>> clients_;
 };
 

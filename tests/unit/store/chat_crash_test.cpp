@@ -2,44 +2,38 @@
 // dedup entries and the head) with Durability::Sync and reports each acknowledged seq on a pipe
 // as its completion runs; the parent SIGKILLs it mid-stream, reopens the store and checks that
 // every acknowledged record is there, the log is gapless from 1, and head and dedup agree.
-// Same re-exec scheme as crash_test.cpp (RocksDB's thread pool does not survive a bare fork).
+// The fork/exec/kill harness is in crash_test_util.hpp.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdlib>
+#include <algorithm>
+#include <cstdio>
 #include <semaphore>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "chat_store.hpp"
+#include "crash_test_util.hpp"
 #include "store.hpp"
 #include "store_test_util.hpp"
 
 namespace parley::store {
 namespace {
 
-constexpr const char* kDirEnv = "PARLEY_CHAT_CRASH_DIR";
-constexpr const char* kFdEnv = "PARLEY_CHAT_CRASH_FD";
 constexpr uint64_t kChildAppends = 100'000;
 constexpr size_t kAcksBeforeKill = 1'500;
 constexpr int kWindow = 256;
 constexpr size_t kEnvelopeBytes = 8 * 1024;
 
 std::string envelopeFor(uint64_t seq) {
-  std::string e = "chat-" + std::to_string(seq) + ":";
-  e.resize(kEnvelopeBytes, static_cast<char>('a' + seq % 26));
-  return e;
+  return test::crashPayload("chat-", seq, kEnvelopeBytes);
 }
 
 TEST(ChatCrashChild, DISABLED_AppendAndReport) {
-  const char* dir = std::getenv(kDirEnv);
-  const char* fd_text = std::getenv(kFdEnv);
-  if (dir == nullptr || fd_text == nullptr) GTEST_SKIP() << "only run by ChatCrash";
-  const int fd = std::atoi(fd_text);
-  auto store = test::openStore(dir, Durability::Sync);
+  auto child = test::openCrashChildStore();
+  if (!child) GTEST_SKIP() << "only run by ChatCrash";
+  const int fd = child->report_fd;
+  Store* store = child->store.get();
   std::counting_semaphore<kWindow> window(kWindow);
   // One thread assigns seqs and commits in seq order, as the chat layer does per conversation.
   for (uint64_t seq = 1; seq <= kChildAppends; ++seq) {
@@ -54,7 +48,7 @@ TEST(ChatCrashChild, DISABLED_AppendAndReport) {
     WriteSet ws;
     ws.add(WriteSet::PutChatRecord{std::move(r)});
     store->commit(std::move(ws), [fd, seq, &window](const CommitResult& res) {
-      if (res.ok && write(fd, &seq, sizeof seq) != sizeof seq) std::abort();
+      if (res.ok) test::reportAcknowledged(fd, seq);
       window.release();
     });
   }
@@ -63,45 +57,9 @@ TEST(ChatCrashChild, DISABLED_AppendAndReport) {
 
 TEST(ChatCrash, AcknowledgedAppendsSurviveSigkillGapless) {
   test::TempDir dir;
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  std::string exe = "/proc/self/exe";
-  std::string filter = "--gtest_filter=ChatCrashChild.DISABLED_AppendAndReport";
-  std::string disabled = "--gtest_also_run_disabled_tests";
-  std::string dir_env = std::string(kDirEnv) + "=" + dir.path();
-  std::string fd_env = std::string(kFdEnv) + "=" + std::to_string(fds[1]);
-  std::vector<char*> argv = {exe.data(), filter.data(), disabled.data(), nullptr};
-  std::vector<char*> envp = {dir_env.data(), fd_env.data()};
-  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
-  envp.push_back(nullptr);
-
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    close(fds[0]);
-    execve(exe.c_str(), argv.data(), envp.data());
-    _exit(127);
-  }
-  close(fds[1]);
-
   std::vector<uint64_t> acked;
-  bool killed = false;
-  uint64_t seq;
-  for (;;) {
-    const ssize_t n = read(fds[0], &seq, sizeof seq);
-    if (n == 0) break;
-    ASSERT_EQ(n, static_cast<ssize_t>(sizeof seq));
-    acked.push_back(seq);
-    if (!killed && acked.size() == kAcksBeforeKill) {
-      ASSERT_EQ(kill(pid, SIGKILL), 0);
-      killed = true;
-    }
-  }
-  close(fds[0]);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
-      << "the child must die mid-stream; status " << status << ", acknowledged " << acked.size();
+  ASSERT_NO_FATAL_FAILURE(test::runWriterAndSigkill("ChatCrashChild.DISABLED_AppendAndReport",
+                                                    dir.path(), kAcksBeforeKill, acked));
   ASSERT_LT(acked.size(), size_t{kChildAppends});
 
   auto store = test::openStore(dir.path(), Durability::Sync);

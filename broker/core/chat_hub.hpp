@@ -1,0 +1,79 @@
+// ChatHub: the chat layer inside the broker core. It connects three things:
+//   - the ConversationDirectory (broker/chat), which sequences and stores every chat send;
+//   - the sessions following a conversation, which get each durable log record live;
+//   - ChatRpc, which answers rpc/{method}.
+//
+// Delivery design (PRODUCT.md guarantee 4: catch-up by offset, not by queued copies). A
+// conversation's log is stored once; no per-device queue entries exist. Each online session that
+// follows a conversation keeps a cursor (Session::ChatCursor: next seq to send, highest contiguous
+// seq acknowledged). When a record becomes durable the directory reports it here on the store
+// writer thread, in seq order; the hub builds one shared, pre-encoded PUBLISH and posts it to
+// every event-loop thread, in that same order. Each thread hands it to its local followers. A
+// follower that is not exactly at that seq (it is replaying, was offline, or its queue is full)
+// ignores the live copy and reads the log from its cursor instead (Session::pumpChat). Because a
+// record is always applied before it is posted, "read the head, then follow live" has no gap.
+//
+// Membership changes travel the same path: the MemberAdded/MemberRemoved system record reaches
+// each thread before any later message, so a new member's online devices start following at
+// their join record, and a removed member's devices stop before the next message.
+//
+// Threading: onAppended runs on the store writer thread and only posts. Everything else runs on
+// an event-loop thread and touches only that thread's shard (followers by conversation, online
+// sessions by user), so no lock is taken per message.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "chat_rpc.hpp"
+#include "conversation_directory.hpp"
+#include "message.hpp"
+#include "subscription_tree.hpp"
+
+namespace parley::core {
+
+class Broker;
+class Session;
+
+class ChatHub : public chat::LogListener {
+ public:
+  // Registers itself as the directory's listener. Both must outlive the hub's use.
+  ChatHub(Broker& broker, chat::ConversationDirectory& directory);
+
+  chat::ConversationDirectory& directory() { return dir_; }
+  store::ChatStore& chatStore() { return dir_.chatStore(); }
+  chat::ChatRpc& rpc() { return rpc_; }
+
+  // Store writer thread.
+  void onAppended(const chat::Appended& a) override;
+
+  // The calling event-loop thread's shard (the session's home thread).
+  void addFollower(const std::string& conv, topics::SubscriberId id);
+  void removeFollower(const std::string& conv, topics::SubscriberId id);
+  void addUserSession(const std::string& user, topics::SubscriberId id);
+  void removeUserSession(const std::string& user, topics::SubscriberId id);
+
+  // The PUBLISH a device receives for a stored record (topic conv/{id}, QoS 1).
+  static std::shared_ptr<Message> makeMessage(std::string_view conv, std::string envelope);
+
+ private:
+  struct Shard {
+    std::unordered_map<std::string, std::vector<topics::SubscriberId>> followers;  // by conv
+    std::unordered_map<std::string, std::vector<topics::SubscriberId>> users;      // online
+  };
+  struct Membership {
+    enum Kind : uint8_t { None, Added, Removed } kind = None;
+    std::string user;
+  };
+  void deliverOnThread(size_t thread, const std::string& conv, uint64_t seq, const MessagePtr& msg,
+                       const Membership& change);
+
+  Broker& broker_;
+  chat::ConversationDirectory& dir_;
+  chat::ChatRpc rpc_;
+  std::vector<Shard> shards_;  // one per event-loop thread
+};
+
+}  // namespace parley::core

@@ -1,0 +1,335 @@
+// The chat layer in the broker core, without sockets: sends on conv/{id} (membership, seq,
+// dedup, PUBACK), delivery to followers, per-device offsets and replay, membership changes,
+// SUBSCRIBE rules, rpc replies and the retention notice. Real RocksDB store, fake transports.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <map>
+
+#include "chat_rpc.hpp"
+#include "core_harness.hpp"
+#include "envelope.hpp"
+#include "session.hpp"
+
+namespace parley::testing {
+namespace {
+
+using chat::Delivered;
+using store::ConversationKind;
+using store::MemberRole;
+
+class ChatCoreTest : public CoreTest {
+ protected:
+  void createGroup(const std::string& id, const std::vector<std::string>& users,
+                   ConversationKind kind = ConversationKind::Group) {
+    chat::CreateRequest r;
+    r.id = id;
+    r.kind = kind;
+    for (size_t i = 0; i < users.size(); ++i)
+      r.members.push_back({users[i], i == 0 && kind != ConversationKind::Direct
+                                         ? MemberRole::Owner
+                                         : MemberRole::Member});
+    auto res = directory_->create(r);
+    ASSERT_TRUE(res.ok()) << res.error().message;
+    settle();
+  }
+  void chatSend(TestClient& tc, const std::string& conv, const std::string& cmid,
+                const std::string& body, uint16_t pid, uint8_t qos = 1) {
+    chat::Outgoing o;
+    o.cmid = cmid;
+    o.body = body;
+    publish(tc, "conv/" + conv, chat::encodeChatSend(o), qos, pid);
+  }
+  struct Got {
+    std::vector<Delivered> msgs;
+    std::vector<std::string> topics;
+    std::vector<mqtt::Ack> acks;
+    std::vector<mqtt::Publish> raw;
+  };
+  // Everything the client got so far; PUBLISHes at QoS 1 are acknowledged (unless `ack` is
+  // false) and decoded as chat messages when their topic is conv/...
+  Got take(TestClient& tc, bool ack = true, size_t max_rounds = 1000) {
+    Got g;
+    for (size_t round = 0; round < max_rounds; ++round) {
+      auto ps = tc.transport.take(tc.version);
+      if (ps.empty()) break;
+      for (auto& p : ps) {
+        if (auto* a = std::get_if<mqtt::Ack>(&p)) g.acks.push_back(*a);
+        if (auto* pub = std::get_if<mqtt::Publish>(&p)) {
+          g.raw.push_back(*pub);
+          g.topics.emplace_back(pub->topic);
+          if (std::string_view(pub->topic).starts_with("conv/")) {
+            auto d = chat::decodeChatMessage(pub->payload);
+            EXPECT_TRUE(d.ok());
+            if (d) g.msgs.push_back(*d);
+          }
+          if (ack && pub->qos == 1)
+            send(tc,
+                 mqtt::Ack{mqtt::PacketType::Puback, pub->packet_id, mqtt::Reason::Success, {}});
+        }
+      }
+      if (!ack) break;
+    }
+    return g;
+  }
+  static std::vector<uint64_t> seqs(const Got& g) {
+    std::vector<uint64_t> v;
+    for (auto& m : g.msgs) v.push_back(m.seq);
+    return v;
+  }
+  static std::vector<uint64_t> range(uint64_t from, uint64_t to) {
+    std::vector<uint64_t> v;
+    for (uint64_t s = from; s <= to; ++s) v.push_back(s);
+    return v;
+  }
+  static std::string seqProp(const mqtt::Ack& a) {
+    for (auto& [k, v] : a.props.user_properties)
+      if (k == "seq") return v;
+    return "";
+  }
+};
+
+TEST_F(ChatCoreTest, SendIsAcknowledgedWithSeqAndDeliveredToPersistentMembers) {
+  createGroup("g1", {"alice", "bob"});  // seq 1: ConversationCreated
+  auto& bob = connectUser("bob-phone", "bob", true, false, 3600);
+  auto& alice = connectUser("alice-phone", "alice", true, true);
+  take(bob);
+  chatSend(alice, "g1", "m1", "hello", 1);
+  auto a = take(alice);
+  ASSERT_EQ(a.acks.size(), 1u);
+  EXPECT_EQ(a.acks[0].reason, mqtt::Reason::Success);
+  EXPECT_EQ(seqProp(a.acks[0]), "2");
+  auto b = take(bob);
+  ASSERT_EQ(b.msgs.size(), 1u);
+  EXPECT_EQ(b.topics[0], "conv/g1");
+  EXPECT_EQ(b.msgs[0].seq, 2u);
+  EXPECT_EQ(b.msgs[0].sender_user, "alice");
+  EXPECT_EQ(b.msgs[0].sender_device, "alice-phone");
+  EXPECT_EQ(b.msgs[0].content.cmid, "m1");
+  EXPECT_EQ(b.msgs[0].content.body, "hello");
+  EXPECT_EQ(b.raw[0].qos, 1);
+  // The clean session of alice did not subscribe: nothing arrives there.
+  EXPECT_TRUE(a.msgs.empty());
+}
+
+TEST_F(ChatCoreTest, RetriedCmidGetsTheOriginalSeqAndIsDeliveredOnce) {
+  createGroup("g1", {"alice", "bob"});
+  auto& bob = connectUser("bob-phone", "bob", true, false, 3600);
+  auto& alice = connectUser("alice-phone", "alice", true, true);
+  take(bob);
+  for (uint16_t i = 1; i <= 3; ++i) chatSend(alice, "g1", "same", "hi", i);
+  auto a = take(alice);
+  ASSERT_EQ(a.acks.size(), 3u);
+  for (auto& ack : a.acks) EXPECT_EQ(seqProp(ack), "2");
+  EXPECT_EQ(seqs(take(bob)), std::vector<uint64_t>{2});
+  restart();
+  auto& alice2 = connectUser("alice-phone", "alice", true, true);
+  chatSend(alice2, "g1", "same", "hi", 9);
+  auto a2 = take(alice2);
+  ASSERT_EQ(a2.acks.size(), 1u);
+  EXPECT_EQ(seqProp(a2.acks[0]), "2");
+  EXPECT_EQ(directory_->chatStore().loadChatHead("g1"), 2u);
+}
+
+TEST_F(ChatCoreTest, NonMemberIsRefused) {
+  createGroup("g1", {"alice", "bob"});
+  auto& eve5 = connectUser("eve-5", "eve", true, true);
+  chatSend(eve5, "g1", "x", "spam", 1);
+  auto e = take(eve5);
+  ASSERT_EQ(e.acks.size(), 1u);
+  EXPECT_EQ(e.acks[0].reason, mqtt::Reason::NotAuthorized);
+  EXPECT_FALSE(eve5.transport.closed());
+
+  auto& eve3 = connectUser("eve-3", "eve", false, true);
+  chatSend(eve3, "g1", "y", "spam", 1);
+  EXPECT_TRUE(take(eve3).acks.empty());
+  EXPECT_TRUE(eve3.transport.closed());  // 3.1.1 cannot refuse: disconnected
+  EXPECT_EQ(directory_->chatStore().loadChatHead("g1"), 1u);
+
+  // SUBSCRIBE by a non-member: 0x87; a member's explicit SUBSCRIBE is granted.
+  subscribe(eve5, "conv/g1", 1, 5);
+  auto subacks = only<mqtt::Suback>(eve5.transport.take(eve5.version));
+  ASSERT_EQ(subacks.size(), 1u);
+  EXPECT_EQ(subacks[0].reasons[0], mqtt::Reason::NotAuthorized);
+  auto& bob = connectUser("bob-web", "bob", true, true);
+  subscribe(bob, "conv/g1", 1, 6);
+  subacks = only<mqtt::Suback>(bob.transport.take(bob.version));
+  ASSERT_EQ(subacks.size(), 1u);
+  EXPECT_EQ(subacks[0].reasons[0], mqtt::Reason::GrantedQoS1);
+  // A wildcard subscription is allowed but never sees chat traffic.
+  subscribe(eve5, "#", 1, 7);
+  auto& alice = connectUser("alice-phone", "alice", true, true);
+  chatSend(alice, "g1", "m", "secret", 1);
+  EXPECT_TRUE(take(eve5).msgs.empty());
+  EXPECT_EQ(seqs(take(bob)), std::vector<uint64_t>{2});  // clean session, live from subscribe
+}
+
+TEST_F(ChatCoreTest, OfflineDeviceCatchesUpInOrderWhileLiveMessagesArrive) {
+  createGroup("g1", {"alice", "bob"});
+  createGroup("g2", {"alice", "bob"});
+  auto& bob = connectUser("bob-phone", "bob", true, false, 3600, 20);
+  take(bob);
+  drop(bob);
+  auto& alice = connectUser("alice-phone", "alice", true, true);
+  for (int i = 0; i < 600; ++i) {
+    chatSend(alice, i % 2 ? "g1" : "g2", "c" + std::to_string(i), "m", uint16_t(i % 60000 + 1));
+  }
+  take(alice);
+  // Back with a receive maximum of 20: the replay goes 20 at a time; more messages are sent
+  // between acknowledgements and must come after the replayed ones, with no gap.
+  auto& bob2 = connectUser("bob-phone", "bob", true, false, 3600, 20);
+  std::map<std::string, std::vector<uint64_t>> got;
+  int extra = 0;
+  for (int round = 0; round < 200; ++round) {
+    auto g = take(bob2, true, 1);
+    for (auto& m : g.msgs) got[m.conv].push_back(m.seq);
+    if (extra < 50) {
+      chatSend(alice, extra % 2 ? "g1" : "g2", "late" + std::to_string(extra), "m",
+               uint16_t(extra + 1));
+      ++extra;
+    }
+    if (g.msgs.empty() && extra >= 50) break;
+  }
+  // Each conversation: seq 1 was created before bob's device existed... bob's device was new
+  // at its first connect, so it starts after the creation record.
+  EXPECT_EQ(got["g1"], range(2, 1 + 300 + 25));
+  EXPECT_EQ(got["g2"], range(2, 1 + 300 + 25));
+}
+
+TEST_F(ChatCoreTest, OffsetsSurviveARestartAndOnlyTheRestIsReplayed) {
+  createGroup("g1", {"alice", "bob"});
+  auto& bob = connectUser("bob-phone", "bob", false, false);  // 3.1.1 persistent
+  auto& alice = connectUser("alice-phone", "alice", true, true);
+  for (int i = 0; i < 10; ++i) chatSend(alice, "g1", "a" + std::to_string(i), "m", uint16_t(i + 1));
+  EXPECT_EQ(seqs(take(bob)), range(2, 11));
+  drop(bob);  // offsets are written when the device leaves
+  for (int i = 0; i < 5; ++i) chatSend(alice, "g1", "b" + std::to_string(i), "m", uint16_t(i + 1));
+  restart();
+  auto& bob2 = connectUser("bob-phone", "bob", false, false);
+  EXPECT_EQ(seqs(take(bob2)), range(12, 16));
+}
+
+TEST_F(ChatCoreTest, UnacknowledgedMessagesAreSentAgainAfterReconnect) {
+  createGroup("g1", {"alice", "bob"});
+  auto& bob = connectUser("bob-phone", "bob", true, false, 3600);
+  auto& alice = connectUser("alice-phone", "alice", true, true);
+  take(bob);
+  for (int i = 0; i < 5; ++i) chatSend(alice, "g1", "a" + std::to_string(i), "m", uint16_t(i + 1));
+  auto unacked = take(bob, false);
+  EXPECT_EQ(seqs(unacked), range(2, 6));
+  drop(bob);
+  auto& bob2 = connectUser("bob-phone", "bob", true, false, 3600);
+  auto again = take(bob2);
+  EXPECT_EQ(seqs(again), range(2, 6));  // resent (DUP), not twice
+  for (auto& p : again.raw) EXPECT_TRUE(p.dup);
+}
+
+TEST_F(ChatCoreTest, MembersAddedAndRemovedWhileOnline) {
+  createGroup("g1", {"alice", "bob"});
+  auto& carol = connectUser("carol-phone", "carol", true, false, 3600);
+  auto& alice = connectUser("alice-phone", "alice", true, true);
+  chatSend(alice, "g1", "before", "not for carol", 1);
+  ASSERT_TRUE(directory_->addMember("g1", std::nullopt, "carol", MemberRole::Member).ok());
+  settle();
+  chatSend(alice, "g1", "after", "for carol", 2);
+  auto c = take(carol);
+  ASSERT_EQ(seqs(c), (std::vector<uint64_t>{3, 4}));
+  ASSERT_TRUE(c.msgs[0].system.has_value());
+  EXPECT_EQ(c.msgs[0].system->event, chat::SystemEvent::MemberAdded);
+  EXPECT_EQ(c.msgs[1].content.body, "for carol");
+
+  ASSERT_TRUE(directory_->removeMember("g1", std::nullopt, "carol").ok());
+  settle();
+  chatSend(alice, "g1", "gone", "not for carol", 3);
+  EXPECT_TRUE(take(carol).msgs.empty());
+  chatSend(carol, "g1", "c1", "let me in", 1);
+  auto cr = take(carol);
+  ASSERT_EQ(cr.acks.size(), 1u);
+  EXPECT_EQ(cr.acks[0].reason, mqtt::Reason::NotAuthorized);
+}
+
+TEST_F(ChatCoreTest, OfflineDeviceOfANewMemberStartsAtTheJoin) {
+  createGroup("g1", {"alice", "bob"});
+  auto& carol = connectUser("carol-phone", "carol", true, false, 3600);
+  drop(carol);
+  auto& alice = connectUser("alice-phone", "alice", true, true);
+  chatSend(alice, "g1", "before", "x", 1);                                                   // 2
+  ASSERT_TRUE(directory_->addMember("g1", std::nullopt, "carol", MemberRole::Member).ok());  // 3
+  chatSend(alice, "g1", "after", "y", 2);                                                    // 4
+  settle();
+  auto& carol2 = connectUser("carol-phone", "carol", true, false, 3600);
+  EXPECT_EQ(seqs(take(carol2)), (std::vector<uint64_t>{3, 4}));
+  // A brand-new device of carol starts at the head.
+  auto& tablet = connectUser("carol-tablet", "carol", true, false, 3600);
+  EXPECT_TRUE(take(tablet).msgs.empty());
+  chatSend(alice, "g1", "later", "z", 3);
+  EXPECT_EQ(seqs(take(tablet)), std::vector<uint64_t>{5});
+}
+
+TEST_F(ChatCoreTest, RpcRepliesGoToTheRequesterOnly) {
+  createGroup("g1", {"alice", "bob"});
+  auto& alice = connectUser("alice-phone", "alice", true, true);
+  for (int i = 0; i < 3; ++i) chatSend(alice, "g1", "a" + std::to_string(i), "m", uint16_t(i + 1));
+  take(alice);
+  auto& snoop = connectUser("snoop", "eve", true, true);
+  subscribe(snoop, "#", 1, 1);
+  subscribe(snoop, "rpc/reply/alice-phone", 1, 2);
+  auto subacks = only<mqtt::Suback>(snoop.transport.take(snoop.version));
+  ASSERT_EQ(subacks.size(), 2u);
+  EXPECT_EQ(subacks[1].reasons[0], mqtt::Reason::NotAuthorized);
+
+  flatbuffers::FlatBufferBuilder fbb;
+  fbb.Finish(chat::fb::CreateHistoryRequestDirect(fbb, "g1", 0, 10));
+  mqtt::Publish req;
+  req.topic = "rpc/history";
+  req.qos = 1;
+  req.packet_id = 7;
+  req.payload =
+      std::string_view(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+  req.props.response_topic = "my/replies";
+  req.props.correlation_data = std::string("corr-1");
+  send(alice, req);
+  auto g = take(alice);
+  ASSERT_EQ(g.raw.size(), 1u);
+  EXPECT_EQ(g.topics[0], "my/replies");
+  EXPECT_EQ(g.raw[0].props.correlation_data, std::string("corr-1"));
+  auto resp = flatbuffers::GetRoot<chat::fb::HistoryResponse>(g.raw[0].payload.data());
+  ASSERT_NE(resp->messages(), nullptr);
+  EXPECT_EQ(resp->messages()->size(), 4u);
+  EXPECT_EQ(resp->head_seq(), 4u);
+  EXPECT_TRUE(take(snoop).raw.empty());
+
+  // Not a member: an RpcError, flagged; 3.1.1 gets it on rpc/reply/{client_id}/error.
+  auto& eve3 = connectUser("eve-3", "eve", false, true);
+  req.props = {};
+  send(eve3, req);
+  auto e = take(eve3);
+  ASSERT_EQ(e.raw.size(), 1u);
+  EXPECT_EQ(e.topics[0], "rpc/reply/eve-3/error");
+}
+
+TEST_F(ChatCoreTest, DeviceBelowTheRetentionFloorIsToldAndContinuesAtTheFloor) {
+  createGroup("g1", {"alice", "bob"});
+  auto& bob = connectUser("bob-phone", "bob", true, false, 3600);
+  take(bob);
+  drop(bob);
+  auto& alice = connectUser("alice-phone", "alice", true, true);
+  for (int i = 0; i < 10; ++i) chatSend(alice, "g1", "a" + std::to_string(i), "m", uint16_t(i + 1));
+  // Keep only the last 4 records (seq 8..11).
+  std::promise<void> done;
+  directory_->chatStore().trimChatLog("g1", 8,
+                                      [&](const store::CommitResult&) { done.set_value(); });
+  done.get_future().wait();
+  auto& bob2 = connectUser("bob-phone", "bob", true, false, 3600);
+  auto g = take(bob2);
+  ASSERT_FALSE(g.msgs.empty());
+  EXPECT_EQ(g.msgs[0].seq, 0u);
+  ASSERT_TRUE(g.msgs[0].system.has_value());
+  EXPECT_EQ(g.msgs[0].system->event, chat::SystemEvent::HistoryTrimmed);
+  EXPECT_EQ(g.msgs[0].system->floor_seq, 8u);
+  g.msgs.erase(g.msgs.begin());
+  EXPECT_EQ(seqs(g), range(8, 11));
+}
+
+}  // namespace
+}  // namespace parley::testing
