@@ -19,13 +19,17 @@ class ChatCatchUp : public ::testing::TestWithParam<int> {
 // Sends `per_conv` messages to each conversation from `d`, keeping up to `window` in flight.
 // Returns the number acknowledged with reason 0.
 size_t sendMany(ChatDevice& d, const std::vector<std::string>& convs, int per_conv,
-                const std::string& tag, size_t window = 64) {
+                const std::string& tag, size_t window = 64,
+                std::atomic<size_t>* progress = nullptr) {
   std::vector<uint16_t> inflight;
   size_t ok = 0;
   auto drainOne = [&] {
     auto a = d.awaitAck(inflight.front(), 10s);
     inflight.erase(inflight.begin());
-    if (a && a->reason == 0) ++ok;
+    if (a && a->reason == 0) {
+      ++ok;
+      if (progress) ++*progress;
+    }
   };
   for (int i = 0; i < per_conv; ++i) {
     for (const auto& c : convs) {
@@ -68,25 +72,26 @@ TEST_P(ChatCatchUp, OfflineDeviceGetsThousandMessagesWhileLiveContinues) {
   ASSERT_TRUE(alice.connect());
   ASSERT_EQ(sendMany(alice, convs, 200, "off"), 1000u);
 
-  // Reconnect; a second sender publishes 40 more per conversation during the catch-up.
+  // A second sender publishes 40 more per conversation; carol reconnects once it is under way,
+  // so the catch-up and live messages overlap.
   carol.allMessages().clear();
   ChatDevice alice2(broker.port(), v(), "alice-laptop", "alice");
   ASSERT_TRUE(alice2.connect());
-  std::atomic<bool> go{false};
-  std::atomic<size_t> live_ok{0};
-  std::thread live([&] {
-    while (!go) std::this_thread::yield();
-    live_ok = sendMany(alice2, convs, 40, "live", 8);
-  });
+  std::atomic<size_t> live_ok{0}, live_progress{0};
+  std::thread live([&] { live_ok = sendMany(alice2, convs, 40, "live", 4, &live_progress); });
+  itest::waitFor([&] { return live_progress >= 10; }, 10s);
   auto ack = carol.connect();
-  go = true;
+  const size_t live_at_connect = live_progress;
+  if (!ack) live.join();
   ASSERT_TRUE(ack);
   EXPECT_TRUE(ack->session_present) << "carol's persistent session was lost";
   const uint64_t last = 1 + 200 + 40;
   bool all = true;
   for (const auto& c : convs) all = carol.waitMessages(c, last - 1, 30s) && all;
+  const size_t live_at_caught_up = live_progress;
   live.join();
   EXPECT_EQ(live_ok.load(), 200u);
+  EXPECT_LT(live_at_connect, live_at_caught_up) << "no live message arrived during the catch-up";
   EXPECT_TRUE(all) << "catch-up incomplete within 30 s";
   carol.poll(300ms);
   for (const auto& c : convs) {
