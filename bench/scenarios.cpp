@@ -161,11 +161,13 @@ Topology fanoutTopology(const BenchConfig& cfg) {
 }
 
 Topology groupTopology(const BenchConfig& cfg) {
-  // Every member subscribes to its conversation and posts to it; MQTT delivers a member's own
-  // posts back to it too, so each post is expected group_size times.
+  // Every member subscribes to its group topic and posts to it; MQTT delivers a member's own
+  // posts back to it too, so each post is expected group_size times. Plain MQTT, so every peer
+  // runs it the same way (conv/{id} is Parley's chat layer, which needs conversations and
+  // envelopes: not comparable with the peers).
   Topology t;
   for (int g = 0; g < cfg.groups; ++g) {
-    const std::string topic = "conv/b" + runTag() + "g" + std::to_string(g);
+    const std::string topic = "group/b" + runTag() + "g" + std::to_string(g);
     for (int m = 0; m < cfg.group_size; ++m) {
       ClientSpec c;
       c.client_id = clientId("g", static_cast<size_t>(g * cfg.group_size + m));

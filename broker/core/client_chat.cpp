@@ -119,20 +119,37 @@ void Client::handleRpc(ChatHub& hub, std::string_view method, mqtt::Publish& p) 
     session_->inboundQos2()[p.packet_id] = true;
     send(mqtt::Ack{mqtt::PacketType::Pubrec, p.packet_id, Reason::Success, {}});
   }
-  // The reply goes to this connection only (never through the subscription tree), so no other
-  // client can read it whatever it subscribes to.
+  // Where the reply goes: a 5.0 response topic of the client's choosing outside rpc/reply/ is
+  // published like any message (standard MQTT request/response: whoever subscribed to it gets
+  // it). Otherwise — 3.1.1, no response topic, or one under rpc/reply/ — the reply goes to this
+  // connection only, never through the subscription tree, so no other client can read it.
   auto m = std::make_shared<Message>();
+  bool routed = false;
   if (v5 && p.props.response_topic && topics::isValidTopicName(*p.props.response_topic)) {
-    m->topic = *p.props.response_topic;
-  } else {
+    const auto kind = topics::rpcReplyFilter(*p.props.response_topic, client_id_);
+    if (kind != topics::ReplyFilter::Foreign) m->topic = *p.props.response_topic;
+    routed = kind == topics::ReplyFilter::NotReply;
+  }
+  if (m->topic.empty()) {
     m->topic.append(topics::kRpcReplyPrefix).append(client_id_);
     if (!v5 && !reply.ok) m->topic += "/error";  // 3.1.1 has no user properties
   }
   m->payload = std::move(reply.payload);
   m->qos = 1;
+  m->publisher = client_id_;
   if (v5) {
     m->props.correlation_data = p.props.correlation_data;
     if (!reply.ok) m->props.user_properties.emplace_back("error", "1");
+  }
+  if (routed) {
+    if (!broker_.authorizer().canPublish({client_id_, user_}, m->topic)) {
+      std::fprintf(stderr, "parleyd: client '%s': rpc response topic '%s' not authorized\n",
+                   client_id_.c_str(), m->topic.c_str());
+      Stats::add(broker_.stats().acl_denied);
+      return;
+    }
+    broker_.publish(std::move(m), nullptr);
+    return;
   }
   Delivery d;
   d.msg = std::move(m);
@@ -154,7 +171,7 @@ std::optional<Reason> Client::chatSubscribe(const std::string& filter, uint8_t q
       Stats::add(broker_.stats().acl_denied);
       return refused;
     }
-    session_->chatSubscribe(std::string(*conv), qos);
+    session_->chatSubscribe(user_, std::string(*conv), qos);
     return static_cast<Reason>(qos > 1 ? 1 : qos);
   }
   switch (topics::rpcReplyFilter(filter, client_id_)) {

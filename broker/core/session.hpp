@@ -91,7 +91,7 @@ class Session {
   void chatAttach(const std::string& user, bool new_session);
   // Explicit SUBSCRIBE to conv/{conv} by a member: follow it for this connection. A persistent
   // session that already follows it keeps its cursor.
-  void chatSubscribe(const std::string& conv, uint8_t qos);
+  void chatSubscribe(const std::string& user, const std::string& conv, uint8_t qos);
   bool chatFollows(std::string_view conv) const;
   // From the hub, on this thread: a durable record; the user joined / left a conversation.
   void chatDeliver(const std::string& conv, uint64_t seq, const MessagePtr& msg);
@@ -145,6 +145,7 @@ class Session {
     bool dirty = false;                  // some acked != stored
     int64_t flushed_ms = 0;
   };
+  void chatRegister(const std::string& user);  // online as `user` in the hub's shard
   ChatCursor& chatFollow(const std::string& conv, uint64_t acked, uint8_t qos);
   void chatStartReplay(const std::string& conv, ChatCursor& c);
   bool chatLoadChunk();  // reads the next records of the first replaying conversation

@@ -44,16 +44,10 @@ void Session::chatStartReplay(const std::string& conv, ChatCursor& c) {
 
 void Session::chatAttach(const std::string& user, bool new_session) {
   ChatHub* hub = broker_.chat();
-  if (!hub || user.empty() || !client_) return;
-  if (!chat_) chat_ = std::make_unique<ChatState>();
-  if (chat_->user != user) {  // the same client id, another user: nothing carries over
-    chat_->cursors.clear();
-    chat_->replaying.clear();
-    chat_->user = user;
-  }
-  hub->addUserSession(user, id_);
-  chat_->registered = true;
-  if (!persistent_) return;  // a clean session follows what it subscribes to, from the head
+  // A clean session follows only what it subscribes to (chatSubscribe), from the head: it needs
+  // no chat state until then, which keeps plain MQTT connections small.
+  if (!hub || user.empty() || !client_ || !persistent_) return;
+  chatRegister(user);
 
   // Follow first, then read heads and offsets: a record applied after these reads is posted to
   // this thread after them and arrives live, so there is no gap at the hand-over.
@@ -119,9 +113,22 @@ bool Session::chatFollows(std::string_view conv) const {
   return chat_ && chat_->cursors.find(conv) != chat_->cursors.end();
 }
 
-void Session::chatSubscribe(const std::string& conv, uint8_t qos) {
+void Session::chatRegister(const std::string& user) {
+  if (!chat_) chat_ = std::make_unique<ChatState>();
+  if (chat_->user != user) {  // the same client id, another user: nothing carries over
+    for (auto& [conv, c] : chat_->cursors) broker_.chat()->removeFollower(conv, id_);
+    chat_->cursors.clear();
+    chat_->replaying.clear();
+    chat_->user = user;
+  }
+  broker_.chat()->addUserSession(user, id_);
+  chat_->registered = true;
+}
+
+void Session::chatSubscribe(const std::string& user, const std::string& conv, uint8_t qos) {
   ChatHub* hub = broker_.chat();
-  if (!hub || !chat_) return;
+  if (!hub || user.empty() || !client_) return;
+  if (!chat_ || !chat_->registered || chat_->user != user) chatRegister(user);
   qos = std::min<uint8_t>(qos, 1);
   if (auto it = chat_->cursors.find(conv); it != chat_->cursors.end()) {
     it->second.qos = qos;

@@ -17,7 +17,9 @@ std::unique_ptr<RawClient> v5(uint16_t port, const std::string& id, Props props 
   s.props = std::move(props);
   auto ack = c->connect(s);
   EXPECT_TRUE(ack) << "no CONNACK";
-  if (ack) { EXPECT_EQ(ack->code, 0); }
+  if (ack) {
+    EXPECT_EQ(ack->code, 0);
+  }
   return c;
 }
 
@@ -96,9 +98,10 @@ TEST(TopicAlias, ClientToBrokerAliasResolved) {
     got.emplace_back(m->topic, m->payload);
     EXPECT_FALSE(m->props.getInt(P_TOPIC_ALIAS)) << "subscriber allowed no aliases";
   }
-  EXPECT_EQ(got, (std::vector<std::pair<std::string, std::string>>{
-                     {"ta/long/topic", "1"}, {"ta/long/topic", "2"}, {"ta/other", "3"},
-                     {"ta/other", "4"}}));
+  EXPECT_EQ(
+      got,
+      (std::vector<std::pair<std::string, std::string>>{
+          {"ta/long/topic", "1"}, {"ta/long/topic", "2"}, {"ta/other", "3"}, {"ta/other", "4"}}));
 }
 
 TEST(TopicAlias, AliasAboveMaximumDisconnects0x94) {
@@ -125,8 +128,8 @@ TEST(TopicAlias, AliasZeroDisconnects0x94) {
   ASSERT_FALSE(seen.empty());
   ASSERT_EQ(seen.back().type, DISCONNECT);
   const auto r = parseDisconnect(seen.back()).reason;
-  EXPECT_TRUE(r == 0x94 || r == 0x82) << "alias 0: Topic Alias invalid or Protocol Error, got "
-                                      << int(r);
+  EXPECT_TRUE(r == 0x94 || r == 0x82)
+      << "alias 0: Topic Alias invalid or Protocol Error, got " << int(r);
 }
 
 TEST(TopicAlias, UnknownAliasWithEmptyTopicIsProtocolError) {
@@ -353,16 +356,22 @@ TEST(Properties, ForwardedUnchangedToSubscriber) {
       << "user properties must keep their order, duplicates included";
 }
 
+// Request/response between two clients over plain topics (rpc/... belongs to the chat layer).
 TEST(Properties, PahoRequestResponseRoundTrip) {
   BrokerProcess broker;
   PahoClient responder(broker.port(), uid("resp"), 5), requester(broker.port(), uid("req"), 5);
   connectAll({&responder, &requester});
-  responder.subscribe("rpc/echo", 1);
-  requester.subscribe("rpc/reply/me", 1);
-  mqtt::properties props{mqtt::property(mqtt::property::RESPONSE_TOPIC, "rpc/reply/me"),
+  responder.subscribe("svc/echo", 1);
+  requester.subscribe("svc/reply/me", 1);
+  mqtt::properties props{mqtt::property(mqtt::property::RESPONSE_TOPIC, "svc/reply/me"),
                          mqtt::property(mqtt::property::CORRELATION_DATA, "corr-17"),
                          mqtt::property(mqtt::property::USER_PROPERTY, "trace", "abc")};
-  auto msg = mqtt::message_ptr_builder().topic("rpc/echo").payload("ping").qos(1).properties(props).finalize();
+  auto msg = mqtt::message_ptr_builder()
+                 .topic("svc/echo")
+                 .payload("ping")
+                 .qos(1)
+                 .properties(props)
+                 .finalize();
   requester.publish(msg);
   auto req = responder.next();
   ASSERT_TRUE(req);
@@ -371,13 +380,18 @@ TEST(Properties, PahoRequestResponseRoundTrip) {
   ASSERT_TRUE(rp.contains(mqtt::property::CORRELATION_DATA));
   auto reply_to = mqtt::get<std::string>(rp, mqtt::property::RESPONSE_TOPIC);
   auto corr = mqtt::get<mqtt::binary>(rp, mqtt::property::CORRELATION_DATA);
-  EXPECT_EQ(reply_to, "rpc/reply/me");
+  EXPECT_EQ(reply_to, "svc/reply/me");
   EXPECT_EQ(corr, "corr-17");
   auto up = mqtt::get<mqtt::string_pair>(rp, mqtt::property::USER_PROPERTY);
   EXPECT_EQ(std::get<0>(up), "trace");
   EXPECT_EQ(std::get<1>(up), "abc");
   mqtt::properties back{mqtt::property(mqtt::property::CORRELATION_DATA, corr)};
-  responder.publish(mqtt::message_ptr_builder().topic(reply_to).payload("pong").qos(1).properties(back).finalize());
+  responder.publish(mqtt::message_ptr_builder()
+                        .topic(reply_to)
+                        .payload("pong")
+                        .qos(1)
+                        .properties(back)
+                        .finalize());
   auto rep = requester.next();
   ASSERT_TRUE(rep);
   EXPECT_EQ(rep->to_string(), "pong");

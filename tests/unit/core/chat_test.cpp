@@ -286,18 +286,29 @@ TEST_F(ChatCoreTest, RpcRepliesGoToTheRequesterOnly) {
   req.packet_id = 7;
   req.payload =
       std::string_view(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
-  req.props.response_topic = "my/replies";
+  req.props.response_topic = "rpc/reply/alice-phone";
   req.props.correlation_data = std::string("corr-1");
-  send(alice, req);
+  send(alice, req);  // alice did not even subscribe: the reply comes to her connection
   auto g = take(alice);
   ASSERT_EQ(g.raw.size(), 1u);
-  EXPECT_EQ(g.topics[0], "my/replies");
+  EXPECT_EQ(g.topics[0], "rpc/reply/alice-phone");
   EXPECT_EQ(g.raw[0].props.correlation_data, std::string("corr-1"));
   auto resp = flatbuffers::GetRoot<chat::fb::HistoryResponse>(g.raw[0].payload.data());
   ASSERT_NE(resp->messages(), nullptr);
   EXPECT_EQ(resp->messages()->size(), 4u);
   EXPECT_EQ(resp->head_seq(), 4u);
-  EXPECT_TRUE(take(snoop).raw.empty());
+  EXPECT_TRUE(take(snoop).raw.empty());  // not through the tree: '#' does not see it
+
+  // A response topic of the client's own choosing is published like any message.
+  subscribe(alice, "my/replies", 1, 3);
+  take(alice);
+  req.props.response_topic = "my/replies";
+  req.props.correlation_data = std::string("corr-2");
+  send(alice, req);
+  g = take(alice);
+  ASSERT_EQ(g.raw.size(), 1u);
+  EXPECT_EQ(g.topics[0], "my/replies");
+  EXPECT_EQ(g.raw[0].props.correlation_data, std::string("corr-2"));
 
   // Not a member: an RpcError, flagged; 3.1.1 gets it on rpc/reply/{client_id}/error.
   auto& eve3 = connectUser("eve-3", "eve", false, true);
