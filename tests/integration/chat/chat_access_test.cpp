@@ -46,6 +46,17 @@ TEST_P(ChatAccess, NonMemberCannotPublishSubscribeOrReadHistory) {
   EXPECT_EQ(adminHistory(broker.adminPort(), "team").size(), 1u) << "the refused send was stored";
   alice.poll(300ms);
   EXPECT_TRUE(alice.messages("team").empty()) << "the refused send was delivered";
+
+  // Wildcards never carry chat messages (whatever the SUBACK says).
+  ChatDevice eve(broker.port(), v(), "eve-web", "eve", /*persistent=*/false);
+  ASSERT_TRUE(eve.connect());
+  eve.subscribe("#", 1);
+  eve.subscribe("conv/+", 1);
+  eve.subscribe("conv/#", 1);
+  ASSERT_TRUE(alice.send("team", "a-1", "members only"));
+  ASSERT_TRUE(alice.waitMessages("team", 1, 5s));
+  eve.poll(300ms);
+  EXPECT_TRUE(eve.messages("team").empty()) << "a wildcard subscriber read a conversation";
 }
 
 TEST_P(ChatAccess, ReadOnlyMemberReadsButCannotSend) {

@@ -106,11 +106,34 @@ TEST_F(ChatMosquitto, WorkedExampleWithCommandLineClients) {
   EXPECT_EQ(msg["body"], json::array({104, 101, 108, 108, 111}));
   EXPECT_GT(msg.value("server_time_ms", int64_t{0}), 0);
 
+  // History with the command-line tools (5.0): a response topic of our own, published like any
+  // message; the listener's persistent session holds the reply until it comes back.
+  const std::string hist_bin = encode("hist", R"({ "conv": "team", "before_seq": 0, "limit": 20 })",
+                                      "parley.chat.fb.HistoryRequest");
+  args = mosq("mosquitto_sub", 4);
+  args.insert(args.end(), {"-i", "bob-listener", "-c", "-u", "bob", "-q", "1", "-t",
+                           "replies/bob-tablet", "-E"});
+  made = itest::runTool(args);
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  args = mosq("mosquitto_pub", 5);
+  args.insert(args.end(), {"-i", "bob-tablet", "-u", "bob", "-q", "1", "-t", "rpc/history", "-f",
+                           hist_bin, "-D", "publish", "response-topic", "replies/bob-tablet", "-D",
+                           "publish", "correlation-data", "1"});
+  pub = itest::runTool(args);
+  ASSERT_EQ(pub.exit_code, 0) << pub.out << pub.err;
+  args = mosq("mosquitto_sub", 4);
+  args.insert(args.end(), {"-i", "bob-listener", "-c", "-u", "bob", "-q", "1", "-t",
+                           "replies/bob-tablet", "-C", "1", "-N", "-W", "10"});
+  auto listened = itest::runTool(args, 15s);
+  ASSERT_EQ(listened.exit_code, 0) << "no reply on replies/bob-tablet: " << listened.err;
+  auto cli_page = decode("clipage", listened.out, "parley.chat.fb.HistoryResponse");
+  ASSERT_TRUE(cli_page.is_object());
+  EXPECT_EQ(cli_page.value("head_seq", 0), 2);
+  EXPECT_EQ(cli_page["messages"].size(), 2u) << cli_page.dump();
+
   // History over MQTT. The reply goes to the connection that asked, so request and reply need
   // one client; mosquitto_rr 2.0.11 (Debian 12) sends an empty payload with -f/-s, so this part
   // uses an MQTT library (Paho C++) — still with flatc for the envelopes.
-  const std::string hist_bin = encode("hist", R"({ "conv": "team", "before_seq": 0, "limit": 20 })",
-                                      "parley.chat.fb.HistoryRequest");
   for (int version : {5, 4}) {
     SCOPED_TRACE(version == 5 ? "mqttv5" : "mqttv311");
     itest::PahoClient tablet(broker_.port(), "bob-tablet", version);
