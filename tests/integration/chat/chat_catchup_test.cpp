@@ -178,6 +178,40 @@ TEST_P(ChatCatchUp, MemberAddedLaterGetsFromMemberAddedOn) {
   EXPECT_EQ(checkSeqRun(erin_off.messages("team"), 5, 8), "");
 }
 
+// The focused case: a member's device online while its conversation is created follows it at
+// once — the ConversationCreated record (seq 1) and what comes after — without reconnecting.
+TEST_P(ChatCatchUp, OnlineDeviceFollowsConversationCreatedWhileConnected) {
+  ChatBroker broker;
+  ChatDevice gina(broker.port(), v(), "gina-phone", "gina");
+  ASSERT_TRUE(gina.connect());
+  createConversation(broker.adminPort(), "team", "group", {{"alice", "owner"}, {"gina", "member"}});
+  ChatDevice alice(broker.port(), 5, "alice-phone", "alice");
+  ASSERT_TRUE(alice.connect());
+  ASSERT_EQ(sendMany(alice, {"team"}, 2, "a"), 2u);
+  EXPECT_TRUE(gina.waitMessages("team", 3, 5s))
+      << "an online member's persistent session does not follow a conversation created now";
+  gina.poll(200ms);
+  EXPECT_EQ(checkSeqRun(gina.messages("team"), 1, 3), "");
+}
+
+// A device whose session existed, offline when its user's conversation was created, gets the
+// whole log from the creation (seq 1) when it returns.
+TEST_P(ChatCatchUp, DeviceOfflineAtCreationGetsFromCreation) {
+  ChatBroker broker;
+  ChatDevice frank(broker.port(), v(), "frank-phone", "frank");
+  ASSERT_TRUE(frank.connect());
+  frank.disconnect();
+  createConversation(broker.adminPort(), "team", "group",
+                     {{"alice", "owner"}, {"frank", "member"}});
+  ChatDevice alice(broker.port(), 5, "alice-phone", "alice");
+  ASSERT_TRUE(alice.connect());
+  ASSERT_EQ(sendMany(alice, {"team"}, 5, "a"), 5u);
+  ASSERT_TRUE(frank.connect());
+  ASSERT_TRUE(frank.waitMessages("team", 6, 5s));
+  frank.poll(200ms);
+  EXPECT_EQ(checkSeqRun(frank.messages("team"), 1, 6), "");
+}
+
 ITEST_VERSIONS(ChatCatchUp);
 
 }  // namespace
