@@ -15,9 +15,13 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "chat_generated.h"
+
 namespace parley::bench {
 
 namespace {
+
+constexpr size_t kCmidSize = 16;  // chat mode: hex digits of the message id
 
 constexpr uint32_t kMagic = 0x7a6c7270;  // "prlz"
 constexpr size_t kScratchSize = 64 * 1024;
@@ -74,7 +78,8 @@ int64_t nowNs() {
 struct LoadLoop::Publisher {
   mqtt::Buffer tmpl;
   size_t id_offset = 0;       // packet id within tmpl (QoS > 0)
-  size_t payload_offset = 0;  // payload within tmpl
+  size_t payload_offset = 0;  // payload within tmpl (chat: the envelope's body)
+  size_t cmid_offset = 0;     // chat: the envelope's cmid within tmpl (kCmidSize hex digits)
   int window = 1;
   int inflight = 0;
   uint16_t next_id = 0;
@@ -135,10 +140,26 @@ size_t LoadLoop::add(ClientSpec spec) {
     publish.qos = opts_.qos;
     publish.topic = c->spec.publish_topic;
     publish.packet_id = opts_.qos ? 1 : 0;
-    const std::string payload(std::max(opts_.payload_size, kStampSize), '\0');
+    const std::string body(std::max(opts_.payload_size, kStampSize), '\0');
+    std::string payload = body;
+    size_t body_at = 0, cmid_at = 0;
+    if (c->spec.chat) {
+      // A ChatSend whose cmid and body are patched in place for every message.
+      flatbuffers::FlatBufferBuilder fbb;
+      const std::vector<uint8_t> bytes(body.begin(), body.end());
+      fbb.Finish(parley::chat::fb::CreateChatSendDirect(fbb, std::string(kCmidSize, '0').c_str(),
+                                                        parley::chat::fb::Kind::Text, &bytes));
+      payload.assign(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+      const auto* send = flatbuffers::GetRoot<parley::chat::fb::ChatSend>(payload.data());
+      body_at =
+          static_cast<size_t>(reinterpret_cast<const char*>(send->body()->data()) - payload.data());
+      cmid_at = static_cast<size_t>(send->cmid()->c_str() - payload.data());
+    }
     publish.payload = payload;
     p->id_offset = mqtt::encodePublish(publish, opts_.version, p->tmpl);
-    p->payload_offset = p->tmpl.size() - payload.size();
+    const size_t payload_start = p->tmpl.size() - payload.size();
+    p->payload_offset = payload_start + body_at;
+    if (c->spec.chat) p->cmid_offset = payload_start + cmid_at;
     p->window = std::max(1, opts_.inflight);
     size_t slots = 16;
     while (slots < static_cast<size_t>(p->window) * 4 && slots < 32768) slots *= 2;
@@ -254,11 +275,12 @@ void LoadLoop::onEvent(size_t idx, uint32_t events) {
       return fail(c, errnoText("connect"));
     }
     if (!(events & EPOLLOUT)) return;
-    mqtt::Connect connect;
+    mqtt::Connect connect{};
     connect.version = opts_.version;
     connect.clean_start = c.spec.clean;
     connect.keep_alive = opts_.keep_alive;
     connect.client_id = c.spec.client_id;
+    if (!c.spec.username.empty()) connect.username.emplace(c.spec.username);
     if (mqtt::isV5(opts_.version) && c.spec.session_expiry > 0)
       connect.props.session_expiry_interval = c.spec.session_expiry;
     mqtt::encode(connect, opts_.version, c.out);
@@ -394,12 +416,23 @@ void LoadLoop::becomeReady(Conn& c) {
 void LoadLoop::onDelivery(Conn& c, const mqtt::Publish& p, int64_t now) {
   if (p.qos == 1) appendAck(c, mqtt::PacketType::Puback, p.packet_id);
   if (p.qos == 2) appendAck(c, mqtt::PacketType::Pubrec, p.packet_id);
-  if (p.payload.size() < kStampSize) return;
+  std::string_view body = p.payload;
+  if (std::string_view(p.topic).starts_with("conv/")) {
+    // A Parley chat delivery: the benchmark bytes are the ChatMessage's body. The broker is
+    // trusted here; the size check keeps a stray payload from reading out of bounds.
+    if (body.size() < 8) return;
+    thread_local std::string aligned;  // flatbuffers reads scalars in place: copy to the heap
+    aligned.assign(body);
+    const auto* m = flatbuffers::GetRoot<parley::chat::fb::ChatMessage>(aligned.data());
+    if (m->body() == nullptr) return;  // a system message
+    body = std::string_view(reinterpret_cast<const char*>(m->body()->data()), m->body()->size());
+  }
+  if (body.size() < kStampSize) return;
   uint32_t magic;
-  std::memcpy(&magic, p.payload.data() + 16, sizeof magic);
+  std::memcpy(&magic, body.data() + 16, sizeof magic);
   if (magic != kMagic) return;
-  const auto stamp = static_cast<int64_t>(getU64(p.payload.data()));
-  const uint64_t id = getU64(p.payload.data() + 8);
+  const auto stamp = static_cast<int64_t>(getU64(body.data()));
+  const uint64_t id = getU64(body.data() + 8);
   const int64_t latency = now - stamp;
   delivery_latency.record(latency);
   counters_.delivered.fetch_add(1, std::memory_order_relaxed);
@@ -518,6 +551,11 @@ void LoadLoop::publishOne(Conn& c, int64_t stamp, int64_t now) {
   putU64(payload, static_cast<uint64_t>(stamp));
   putU64(payload + 8, id);
   std::memcpy(payload + 16, &kMagic, sizeof kMagic);
+  if (p.cmid_offset) {  // unique per run: the delivery tracker's id, in hex
+    static constexpr char kHex[] = "0123456789abcdef";
+    char* cmid = reinterpret_cast<char*>(msg + p.cmid_offset);
+    for (size_t i = 0; i < kCmidSize; ++i) cmid[kCmidSize - 1 - i] = kHex[(id >> (4 * i)) & 15];
+  }
   ++p.sent;
   counters_.published.fetch_add(1, std::memory_order_relaxed);
   markDirty(c);

@@ -12,6 +12,7 @@
 //
 // Benchmark payload layout (little-endian, then zero padding up to --size):
 //   [0, 8) intended send time, steady-clock ns  [8, 16) DeliveryTracker id  [16, 20) magic
+// In chat mode the same bytes are the `body` of a ChatSend (out) / ChatMessage (in).
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -55,6 +56,10 @@ struct ClientSpec {
   std::string publish_topic;          // empty: never publishes
   uint32_t expected_per_publish = 1;  // deliveries each of its publishes should cause
   uint64_t max_messages = 0;          // stop publishing after this many (0 = no limit)
+  std::string username;               // CONNECT user name (Parley's chat layer: the user id)
+  // Publish Parley chat sends: the benchmark payload travels as the body of a ChatSend envelope
+  // (schema/chat.fbs) with a unique cmid, and comes back inside the stored ChatMessage.
+  bool chat = false;
 };
 
 enum class Phase : int { Setup, Run, Drain, Stop };

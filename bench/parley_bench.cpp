@@ -92,6 +92,10 @@ int main(int argc, char** argv) {
      "MQTT keep-alive seconds (0 = off)")
     ("broker-pid", po::value(&cfg.broker_pid),
      "broker process to charge CPU (/proc/PID/stat) and memory (/proc/PID/status) to")
+    ("chat", po::bool_switch(&cfg.chat),
+     "catchup, group: use Parley's chat layer (conversations via the admin API, envelopes)")
+    ("admin-port", po::value(&cfg.admin_port), "--chat: the broker's admin API port")
+    ("admin-token", po::value(&cfg.admin_token), "--chat: the admin API bearer token")
     ("label", po::value(&cfg.label), "free text copied into the JSON result (e.g. broker name)")
     ("quiet,q", po::bool_switch(&quiet), "print only the JSON line");
   // clang-format on

@@ -1,5 +1,8 @@
 #include "scenarios.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,6 +37,43 @@ std::string runTag() {
 }
 std::string clientId(const std::string& kind, size_t n) {
   return "pb" + runTag() + kind + std::to_string(n);
+}
+
+// Creates a conversation through Parley's admin HTTP API (chat mode). Members: the first is
+// the owner. A blocking HTTP/1.1 request on loopback; returns "" or an error text.
+std::string createConversation(const BenchConfig& cfg, const std::string& id,
+                               const std::vector<std::string>& users) {
+  std::string body = "{\"id\":\"" + id + "\",\"kind\":\"group\",\"members\":[";
+  for (size_t i = 0; i < users.size(); ++i) {
+    if (i) body += ',';
+    body += "{\"user\":\"" + users[i] + "\",\"role\":\"" + (i ? "member" : "owner") + "\"}";
+  }
+  body += "]}";
+  const std::string request =
+      "POST /v1/conversations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      "Authorization: Bearer " +
+      cfg.admin_token +
+      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\nConnection: close\r\n\r\n" + body;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "socket failed";
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(cfg.admin_port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == ssize_t(request.size())) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) response.append(buf, size_t(n));
+  }
+  ::close(fd);
+  if (response.rfind("HTTP/1.1 201", 0) == 0 || response.rfind("HTTP/1.1 200", 0) == 0) return "";
+  return "admin API: " + response.substr(0, response.find("\r\n")) + " " +
+         response.substr(response.find("\r\n\r\n") == std::string::npos
+                             ? response.size()
+                             : response.find("\r\n\r\n") + 4);
 }
 
 std::string versionName(mqtt::Version v) {
@@ -80,6 +120,7 @@ void common(const BenchConfig& cfg, Report& r) {
   r.setInt("size", static_cast<int64_t>(std::max(cfg.load.payload_size, kStampSize)));
   r.setInt("threads", cfg.threads);
   if (cfg.broker_pid) r.setInt("broker_pid", cfg.broker_pid);
+  if (cfg.chat) r.setInt("chat", 1);
 }
 
 uint64_t reportErrors(Report& r, const std::vector<std::unique_ptr<LoadLoop>>& loops) {
@@ -165,16 +206,30 @@ Topology groupTopology(const BenchConfig& cfg) {
   // posts back to it too, so each post is expected group_size times. Plain MQTT, so every peer
   // runs it the same way (conv/{id} is Parley's chat layer, which needs conversations and
   // envelopes: not comparable with the peers).
+  // Chat mode: each group is a conversation (members u{n}); members subscribe conv/{id}
+  // explicitly (clean sessions) and send envelopes; their own sends come back to them too.
   Topology t;
   for (int g = 0; g < cfg.groups; ++g) {
-    const std::string topic = "group/b" + runTag() + "g" + std::to_string(g);
+    const std::string conv = "b" + runTag() + "g" + std::to_string(g);
+    const std::string topic = (cfg.chat ? "conv/" : "group/") + conv;
+    std::vector<std::string> users;
     for (int m = 0; m < cfg.group_size; ++m) {
+      const auto n = static_cast<size_t>(g * cfg.group_size + m);
       ClientSpec c;
-      c.client_id = clientId("g", static_cast<size_t>(g * cfg.group_size + m));
+      c.client_id = clientId("g", n);
       c.filters = {topic};
       c.publish_topic = topic;
       c.expected_per_publish = static_cast<uint32_t>(cfg.group_size);
+      if (cfg.chat) {
+        c.username = "pb" + runTag() + "u" + std::to_string(n);
+        c.chat = true;
+        users.push_back(c.username);
+      }
       t.clients.push_back(std::move(c));
+    }
+    if (cfg.chat) {
+      const std::string err = createConversation(cfg, conv, users);
+      if (!err.empty()) throw std::runtime_error(err);
     }
   }
   t.publishers = t.subscribers = cfg.groups * cfg.group_size;
@@ -428,7 +483,18 @@ bool runCatchup(const BenchConfig& cfg, Report& r) {
   loops.push_back(std::make_unique<LoadLoop>(cfg.load, ctl, 0));
   LoadLoop& loop = *loops.front();
   const auto& k = loop.counters();
-  const std::string topic = "bench/catchup/" + runTag();
+  // Chat mode: the messages are sent to a conversation by one user's devices and the returning
+  // device (another member) replays them from the conversation's log by offset.
+  const std::string conv = "bc" + runTag();
+  const std::string topic = cfg.chat ? "conv/" + conv : "bench/catchup/" + runTag();
+  const std::string reader = "pb" + runTag() + "reader", writer = "pb" + runTag() + "writer";
+  if (cfg.chat) {
+    const std::string err = createConversation(cfg, conv, {writer, reader});
+    if (!err.empty()) {
+      r.set("error", err);
+      return false;
+    }
+  }
   const uint64_t total = std::max<uint64_t>(1, cfg.messages);
   const int npub = cfg.publishers ? cfg.publishers : 4;
   r.setInt("messages", static_cast<int64_t>(total));
@@ -440,6 +506,7 @@ bool runCatchup(const BenchConfig& cfg, Report& r) {
   sub.clean = false;
   sub.session_expiry = 3600;
   sub.filters = {topic};
+  if (cfg.chat) sub.username = reader;
   const size_t sub_idx = loop.add(sub);
   const int64_t setup_deadline = nowNs() + secondsToNs(cfg.connect_timeout_s);
   loop.runUntil([&] { return k.ready + k.failed >= 1; }, setup_deadline);
@@ -456,6 +523,10 @@ bool runCatchup(const BenchConfig& cfg, Report& r) {
     ClientSpec p;
     p.client_id = clientId("q", static_cast<size_t>(i));
     p.publish_topic = topic;
+    if (cfg.chat) {
+      p.username = writer;
+      p.chat = true;
+    }
     p.max_messages = total / static_cast<uint64_t>(npub) +
                      (static_cast<uint64_t>(i) < total % static_cast<uint64_t>(npub) ? 1 : 0);
     loop.add(std::move(p));

@@ -35,6 +35,11 @@ struct BenchConfig {
   // Subscribers use persistent sessions (clean session 0 / session expiry): a durable broker
   // must then store every QoS>0 message before acknowledging it.
   bool persistent = false;
+  // Parley's chat layer: catchup and group run on conv/{id} conversations created through the
+  // admin API (--admin-port, --admin-token), with ChatSend envelopes. Parley only.
+  bool chat = false;
+  uint16_t admin_port = 0;
+  std::string admin_token;
 };
 
 // Runs cfg.scenario; returns false (with "error" set in the report) when it could not run.
