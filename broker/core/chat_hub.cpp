@@ -43,6 +43,8 @@ void ChatHub::onAppended(const chat::Appended& a) {
   }
   Membership change;
   if (a.system) {
+    if (a.system->event == chat::SystemEvent::ConversationCreated)
+      change.kind = Membership::Created;
     if (a.system->event == chat::SystemEvent::MemberAdded)
       change = {Membership::Added, a.system->subject};
     if (a.system->event == chat::SystemEvent::MemberRemoved)
@@ -61,7 +63,23 @@ void ChatHub::onAppended(const chat::Appended& a) {
 void ChatHub::deliverOnThread(size_t thread, const std::string& conv, uint64_t seq,
                               const MessagePtr& msg, const Membership& change) {
   Shard& sh = shards_[thread];
-  if (change.kind != Membership::None) {
+  if (change.kind == Membership::Created && !sh.users.empty()) {
+    // The initial members' devices online now start at the creation record. Members are
+    // applied before this record is reported, so the store lists them all.
+    for (std::string after;;) {
+      auto page = chatStore().loadMembers(conv, after, 1000);
+      for (const auto& m : page) {
+        auto it = sh.users.find(m.user);
+        if (it == sh.users.end()) continue;
+        const auto ids = it->second;
+        for (auto id : ids)
+          if (Session* s = broker_.sessionById(id)) s->chatMemberAdded(conv, seq);
+      }
+      if (page.size() < 1000) break;
+      after = page.back().user;
+    }
+  }
+  if (change.kind == Membership::Added || change.kind == Membership::Removed) {
     if (auto it = sh.users.find(change.user); it != sh.users.end()) {
       const auto ids = it->second;  // the calls below may change the shard
       for (auto id : ids) {

@@ -80,7 +80,7 @@ class ChatHub : public chat::LogListener {
     std::unordered_map<std::string, std::vector<topics::SubscriberId>> users;      // online
   };
   struct Membership {
-    enum Kind : uint8_t { None, Added, Removed } kind = None;
+    enum Kind : uint8_t { None, Created, Added, Removed } kind = None;
     std::string user;
   };
   void deliverOnThread(size_t thread, const std::string& conv, uint64_t seq, const MessagePtr& msg,

@@ -87,6 +87,14 @@ void Session::deliver(Delivery d) {
     Stats::add(broker_.stats().publish_dropped);
     return;
   }
+  if (!client_) {
+    // Offline: the message is on disk; it is read back on reconnect. Holding it in pending_
+    // would also count against its publisher's backlog, which an offline session never drains
+    // — the publisher would stop being read (found by the catch-up benchmark).
+    backlog_ = true;
+    backlog_from_ = d.msg->store_id;
+    return;
+  }
   const auto& cfg = broker_.config();
   if (pending_.size() >= cfg.max_queued_in_memory) {
     if (d.queued) {

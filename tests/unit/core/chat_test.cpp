@@ -248,6 +248,17 @@ TEST_F(ChatCoreTest, MembersAddedAndRemovedWhileOnline) {
   EXPECT_EQ(cr.acks[0].reason, mqtt::Reason::NotAuthorized);
 }
 
+// Regression: devices online when the conversation is created must follow it from seq 1
+// (found by the integration suite: only MemberAdded used to start a follow).
+TEST_F(ChatCoreTest, OnlineDevicesFollowAConversationCreatedWhileTheyAreConnected) {
+  auto& bob = connectUser("bob-phone", "bob", true, false, 3600);
+  auto& alice = connectUser("alice-phone", "alice", false, false);
+  createGroup("g1", {"alice", "bob"});
+  chatSend(alice, "g1", "m1", "hi", 1);
+  EXPECT_EQ(seqs(take(bob)), (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(seqs(take(alice)), (std::vector<uint64_t>{1, 2}));
+}
+
 TEST_F(ChatCoreTest, OfflineDeviceOfANewMemberStartsAtTheJoin) {
   createGroup("g1", {"alice", "bob"});
   auto& carol = connectUser("carol-phone", "carol", true, false, 3600);

@@ -150,3 +150,27 @@ TEST_F(ReviewFixes, OversizePublishDoesNotHoldWindowSlot) {
 
 }  // namespace
 }  // namespace parley::testing
+
+namespace parley::testing {
+namespace {
+
+// Regression (found by the catch-up benchmark): deliveries to an OFFLINE persistent session
+// were held in memory and counted against the publisher's backlog, which the offline session
+// never drains — after ~256 messages the publisher stopped being read, for good.
+TEST_F(CoreTest, OfflinePersistentSubscriberDoesNotStallThePublisher) {
+  auto& sub = connect("sub", mqtt::Version::V311, false);
+  subscribe(sub, "t/catchup", 1);
+  drop(sub);
+  auto& pub = connect("pub");
+  for (int i = 0; i < 1000; ++i) {
+    publish(pub, "t/catchup", "m" + std::to_string(i), 1, uint16_t(i + 1));
+    ASSERT_FALSE(pub.client->readPaused()) << "publisher paused after " << i << " messages";
+  }
+  auto& back = connect("sub", mqtt::Version::V311, false);
+  auto got = receiveAll(back, 1000);
+  ASSERT_EQ(got.size(), 1000u);
+  for (int i = 0; i < 1000; ++i) EXPECT_EQ(got[size_t(i)], "m" + std::to_string(i));
+}
+
+}  // namespace
+}  // namespace parley::testing
