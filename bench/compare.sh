@@ -191,6 +191,9 @@ EOF
       ;;
     flashmq)
       port=$(free_port)
+      # inet_protocol ip4: without it FlashMQ also listens on [::] (all IPv6 addresses).
+      # Its per-client QoS queue is capped at 65,535 messages (16-bit packet ids), so catchup
+      # of more messages loses the rest; the table's notes say how many.
       cat >"$dir/flashmq.conf" <<EOF
 allow_anonymous true
 log_file $dir/log
@@ -199,6 +202,7 @@ max_qos_msg_pending_per_client 65535
 max_qos_bytes_pending_per_client 268435456
 listen {
   protocol mqtt
+  inet_protocol ip4
   inet4_bind_address 127.0.0.1
   port $port
   tcp_nodelay true
