@@ -248,7 +248,7 @@ scenario_args() {
     fanout) echo "fanout --publishers 1 --subscribers $FANOUT_SUBSCRIBERS --rate 10 --duration $DURATION" ;;
     group) echo "group --groups 10 --group-size 100 --rate 200 --duration $DURATION" ;;
     idle) echo "idle --connections $IDLE_CONNECTIONS --settle 2 --duration 2" ;;
-    catchup) echo "catchup --messages $CATCHUP_MESSAGES --catchup-timeout 60" ;;
+    catchup) echo "catchup --messages $CATCHUP_MESSAGES --catchup-timeout 30" ;;
     storm) echo "storm --duration $DURATION" ;;
     *) die "unknown scenario '$1'" ;;
   esac
