@@ -191,6 +191,9 @@ EOF
       ;;
     flashmq)
       port=$(free_port)
+      # inet_protocol ip4: without it FlashMQ also listens on [::] (all IPv6 addresses).
+      # Its per-client QoS queue is capped at 65,535 messages (16-bit packet ids), so catchup
+      # of more messages loses the rest; the table's notes say how many.
       cat >"$dir/flashmq.conf" <<EOF
 allow_anonymous true
 log_file $dir/log
@@ -199,6 +202,7 @@ max_qos_msg_pending_per_client 65535
 max_qos_bytes_pending_per_client 268435456
 listen {
   protocol mqtt
+  inet_protocol ip4
   inet4_bind_address 127.0.0.1
   port $port
   tcp_nodelay true
@@ -244,7 +248,7 @@ scenario_args() {
     fanout) echo "fanout --publishers 1 --subscribers $FANOUT_SUBSCRIBERS --rate 10 --duration $DURATION" ;;
     group) echo "group --groups 10 --group-size 100 --rate 200 --duration $DURATION" ;;
     idle) echo "idle --connections $IDLE_CONNECTIONS --settle 2 --duration 2" ;;
-    catchup) echo "catchup --messages $CATCHUP_MESSAGES --catchup-timeout 60" ;;
+    catchup) echo "catchup --messages $CATCHUP_MESSAGES --catchup-timeout 30" ;;
     storm) echo "storm --duration $DURATION" ;;
     *) die "unknown scenario '$1'" ;;
   esac

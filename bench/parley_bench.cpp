@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
      "catchup: messages published while the session is offline")
     ("catchup-timeout", po::value(&cfg.catchup_timeout_s)->default_value(cfg.catchup_timeout_s),
      "catchup: seconds allowed for publishing and for catching up")
+    ("catchup-stall", po::value(&cfg.catchup_stall_s)->default_value(cfg.catchup_stall_s),
+     "catchup: stop once no queued message arrived for this many seconds")
     ("storm-concurrency", po::value(&cfg.storm_concurrency)->default_value(cfg.storm_concurrency),
      "storm: handshakes in flight per thread")
     ("sources", po::value(&cfg.load.sources)->default_value(cfg.load.sources),

@@ -565,9 +565,26 @@ bool runCatchup(const BenchConfig& cfg, Report& r) {
   cpu.start();
   const int64_t t2 = nowNs();
   loop.reconnect(sub_idx, false);
-  loop.runUntil([&] { return k.delivered >= total || k.failed > 0; },
-                t2 + secondsToNs(cfg.catchup_timeout_s));
-  const int64_t t3 = nowNs();
+  // The catch-up ends with the last message that arrives: all K, or the last one before a
+  // stall of --catchup-stall seconds (the rest counts as lost).
+  uint64_t seen = 0;
+  int64_t last_progress = t2;
+  const int64_t stall_ns = secondsToNs(cfg.catchup_stall_s);
+  bool stalled = false;
+  loop.runUntil(
+      [&] {
+        if (k.delivered >= total || k.failed > 0) return true;
+        const int64_t now = nowNs();
+        if (k.delivered != seen) {
+          seen = k.delivered;
+          last_progress = now;
+        }
+        stalled = seen > 0 && now - last_progress > stall_ns;
+        return stalled;
+      },
+      t2 + secondsToNs(cfg.catchup_timeout_s));
+  const int64_t t3 = stalled ? last_progress : nowNs();
+  r.setInt("stalled", stalled ? 1 : 0);
   const uint64_t delivered = k.delivered;
   cpu.stop(r, delivered, "msg");
   const double rate = static_cast<double>(delivered) / nsToSeconds(t3 - t2);

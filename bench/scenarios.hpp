@@ -30,6 +30,10 @@ struct BenchConfig {
   double settle_s = 2;         // idle: wait before reading the broker's RSS
   uint64_t messages = 100000;  // catchup
   double catchup_timeout_s = 120;
+  // catchup: stop waiting once no message has arrived for this long (a broker that dropped part
+  // of the queue, e.g. FlashMQ past its 65,535-message per-client limit, then counts as lost
+  // instead of running into the timeout).
+  double catchup_stall_s = 3;
   int storm_concurrency = 64;  // per loop
   pid_t broker_pid = 0;
   // Subscribers use persistent sessions (clean session 0 / session expiry): a durable broker
