@@ -479,5 +479,48 @@ TEST_F(ChatCoreTest, PresenceLeftOnlineByACrashIsResetAtStart) {
   EXPECT_FALSE(chat::decodePresence(after[0]->payload)->online);
 }
 
+// Chat layer II acceptance (large channels): a send to a 10,000-member channel with 2,000
+// devices online does no per-member work at send time — one commit of constant size (record,
+// dedup entry, head) — reaches every online device, and offline devices catch up by offset.
+TEST_F(ChatCoreTest, LargeChannelSendDoesNoPerMemberWrites) {
+  constexpr int kMembers = 10000, kOnline = 2000, kOfflineDevices = 50;
+  chat::CreateRequest r;
+  r.id = "news";
+  r.kind = ConversationKind::Channel;
+  r.members.push_back({"owner", MemberRole::Owner});
+  for (int i = 1; i < kMembers; ++i)
+    r.members.push_back({"u" + std::to_string(i), MemberRole::ReadOnly});
+  ASSERT_TRUE(directory_->create(r).ok());
+  settle();
+  std::vector<TestClient*> online;
+  for (int i = 1; i <= kOnline; ++i)
+    online.push_back(&connectUser("d" + std::to_string(i), "u" + std::to_string(i), false, false));
+  std::vector<std::string> offline;
+  for (int i = kOnline + 1; i <= kOnline + kOfflineDevices; ++i) {
+    offline.push_back("d" + std::to_string(i));
+    drop(connectUser(offline.back(), "u" + std::to_string(i), false, false));
+  }
+  auto& owner = connectUser("owner-phone", "owner", true, true);
+  for (auto* c : online) c->transport.take(c->version);
+
+  const auto before = store_->stats();
+  chatSend(owner, "news", "n1", "big news", 1);
+  const auto after = store_->stats();
+  EXPECT_EQ(after.commits - before.commits, 1u) << "one write set per send, whatever the size";
+  EXPECT_LT(after.bytes_written - before.bytes_written, 1024u);
+
+  size_t reached = 0;
+  for (auto* c : online) {
+    auto g = take(*c);
+    if (g.msgs.size() == 1 && g.msgs[0].seq == 2) ++reached;
+  }
+  EXPECT_EQ(reached, size_t(kOnline));
+  for (const auto& id : offline) {
+    const std::string user = "u" + id.substr(1);
+    auto& back = connectUser(id, user, false, false);
+    EXPECT_EQ(seqs(take(back)), std::vector<uint64_t>{2}) << id;
+  }
+}
+
 }  // namespace
 }  // namespace parley::testing
