@@ -53,6 +53,17 @@ struct ChatRecord {
   bool operator==(const ChatRecord&) const = default;
 };
 
+// A member's receipt cursors in a conversation (per user, shared by the user's devices):
+// delivered = highest seq any of the user's devices acknowledged; read = what the user said it
+// has read (conv/{id}/read). Both only move forward.
+struct ChatCursor {
+  std::string conv;
+  std::string user;
+  uint64_t delivered = 0;
+  uint64_t read = 0;
+  bool operator==(const ChatCursor&) const = default;
+};
+
 // Highest contiguous seq a device (persistent session) acknowledged in a conversation.
 struct ChatOffset {
   std::string client_id;

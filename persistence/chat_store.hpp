@@ -58,6 +58,12 @@ class ChatStore {
   // Oldest seq retention still keeps (1 = never trimmed).
   virtual uint64_t loadChatFloor(std::string_view conv) = 0;
 
+  // Receipt cursors of a conversation's members with user id > `after_user`, user order.
+  virtual std::vector<ChatCursor> loadChatCursors(std::string_view conv,
+                                                  std::string_view after_user, size_t limit) = 0;
+  virtual std::optional<ChatCursor> loadChatCursor(std::string_view conv,
+                                                   std::string_view user) = 0;
+
   virtual std::vector<ChatOffset> loadChatOffsets(std::string_view client_id) = 0;
   virtual std::optional<uint64_t> loadChatOffset(std::string_view client_id,
                                                  std::string_view conv) = 0;

@@ -13,7 +13,7 @@ struct Message {
   std::string payload;
   uint8_t qos = 0;
   bool retain = false;
-  std::string properties;   // MQTT 5.0 PUBLISH properties as encoded on the wire; opaque here
+  std::string properties;     // MQTT 5.0 PUBLISH properties as encoded on the wire; opaque here
   int64_t expires_at_ms = 0;  // wall-clock ms since epoch when message expiry ends; 0 = never
   bool operator==(const Message&) const = default;
 };
@@ -42,10 +42,10 @@ struct SubscriptionRecord {
 struct QueueEntry {
   std::string client_id;
   uint64_t msg_id = 0;
-  uint8_t qos = 1;             // QoS it is delivered at (min of publish and subscription)
-  uint16_t packet_id = 0;      // 0 = not yet sent
+  uint8_t qos = 1;               // QoS it is delivered at (min of publish and subscription)
+  uint16_t packet_id = 0;        // 0 = not yet sent
   bool pubrec_received = false;  // QoS 2: PUBREC came back, PUBREL is what is outstanding
-  bool retain = false;         // retain flag as delivered (retain-as-published)
+  bool retain = false;           // retain flag as delivered (retain-as-published)
   uint32_t subscription_id = 0;
   bool operator==(const QueueEntry&) const = default;
 };

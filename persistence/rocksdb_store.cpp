@@ -69,6 +69,7 @@ constexpr char kHeadPrefix = 'H';          // 'H' conv                        ->
 constexpr char kFloorPrefix = 'F';         // 'F' conv                        -> be64(floor seq)
 constexpr char kOffsetPrefix = 'O';        // 'O' be32(len) client conv       -> be64(seq)
 constexpr char kDirectPrefix = 'D';        // 'D' be32(len) user_lo user_hi   -> conv id
+constexpr char kCursorPrefix = 'R';        // 'R' be32(len) conv user         -> be64(delivered) be64(read)
 // clang-format on
 constexpr std::string_view kFormatKey = "#format";           // -> be32(kFormatVersion)
 constexpr std::string_view kLastIdKey = "#last_message_id";  // -> be64(highest id assigned)
@@ -656,6 +657,37 @@ class RocksDbStore final : public Store, public ChatStore {
     return out;
   }
 
+  std::vector<ChatCursor> loadChatCursors(std::string_view conv, std::string_view after_user,
+                                          size_t limit) override {
+    std::vector<ChatCursor> out;
+    std::string prefix, from;
+    clientKey(prefix, kCursorPrefix, conv);
+    from = prefix;
+    if (!after_user.empty()) {
+      from.append(after_user);
+      from.push_back('\0');  // the first key after `after_user`
+    }
+    scan(prefix, from, [&](std::string_view key, rocksdb::Slice value) {
+      if (out.size() >= limit) return false;
+      if (value.size() == 16) {
+        out.push_back(ChatCursor{std::string(conv), std::string(key.substr(prefix.size())),
+                                 readBe(std::string_view(value.data(), 8), 8),
+                                 readBe(std::string_view(value.data() + 8, 8), 8)});
+      }
+      return true;
+    });
+    return out;
+  }
+
+  std::optional<ChatCursor> loadChatCursor(std::string_view conv, std::string_view user) override {
+    std::string key, value;
+    clientKey(key, kCursorPrefix, conv);
+    key.append(user);
+    if (!get(key, value, "loadChatCursor") || value.size() != 16) return std::nullopt;
+    return ChatCursor{std::string(conv), std::string(user), readBe(value.substr(0, 8), 8),
+                      readBe(value.substr(8, 8), 8)};
+  }
+
   std::optional<uint64_t> loadChatOffset(std::string_view client_id,
                                          std::string_view conv) override {
     std::string key, value;
@@ -974,6 +1006,14 @@ class RocksDbStore final : public Store, public ChatStore {
                      [&](WriteSet::DeleteChatDedup& o) {
                        dedupKey(key_, o.conv, o.sender_user, o.cmid);
                        batch_.Delete(key_);
+                     },
+                     [&](WriteSet::PutChatCursor& o) {
+                       clientKey(key_, kCursorPrefix, o.cursor.conv);
+                       key_.append(o.cursor.user);
+                       value_.clear();
+                       appendBe(value_, o.cursor.delivered, 8);
+                       appendBe(value_, o.cursor.read, 8);
+                       batch_.Put(key_, value_);
                      },
                      [&](WriteSet::PutChatOffset& o) {
                        clientKey(key_, kOffsetPrefix, o.offset.client_id);

@@ -28,35 +28,82 @@ enum class Durability {
 // A set of mutations applied atomically, in order, by one commit.
 class WriteSet {
  public:
-  struct PutMessage { Message message; };   // message.id == 0: "the new message" (see commit)
-  struct DeleteMessage { uint64_t id; };
-  struct PutSession { SessionRecord session; };
-  struct DeleteSession { std::string client_id; };  // + subscriptions, queue, inbound ids, offsets
-  struct PutSubscription { SubscriptionRecord subscription; };
-  struct DeleteSubscription { std::string client_id, filter; };
-  struct PutQueueEntry { QueueEntry entry; };  // entry.msg_id == 0: the new message's id
-  struct DeleteQueueEntry { std::string client_id; uint64_t msg_id; };
-  struct PutInbound { std::string client_id; uint16_t packet_id; };  // QoS 2 PUBLISH received
-  struct DeleteInbound { std::string client_id; uint16_t packet_id; };  // its PUBREL came
-  struct PutRetained { Message message; };  // keyed by topic; message.id is kept as given
-  struct DeleteRetained { std::string topic; };
+  struct PutMessage {
+    Message message;
+  };  // message.id == 0: "the new message" (see commit)
+  struct DeleteMessage {
+    uint64_t id;
+  };
+  struct PutSession {
+    SessionRecord session;
+  };
+  struct DeleteSession {
+    std::string client_id;
+  };  // + subscriptions, queue, inbound ids, offsets
+  struct PutSubscription {
+    SubscriptionRecord subscription;
+  };
+  struct DeleteSubscription {
+    std::string client_id, filter;
+  };
+  struct PutQueueEntry {
+    QueueEntry entry;
+  };  // entry.msg_id == 0: the new message's id
+  struct DeleteQueueEntry {
+    std::string client_id;
+    uint64_t msg_id;
+  };
+  struct PutInbound {
+    std::string client_id;
+    uint16_t packet_id;
+  };  // QoS 2 PUBLISH received
+  struct DeleteInbound {
+    std::string client_id;
+    uint16_t packet_id;
+  };  // its PUBREL came
+  struct PutRetained {
+    Message message;
+  };  // keyed by topic; message.id is kept as given
+  struct DeleteRetained {
+    std::string topic;
+  };
   // --- chat layer (chat_store.hpp; key layout in persistence/README.md) ---
-  struct PutConversation { Conversation conversation; };
-  struct PutMember { Member member; };  // + the user -> conversation index entry
-  struct DeleteMember { std::string conv, user; };  // + the index entry
-  struct PutDirectIndex { std::string user_a, user_b, conv; };  // unordered pair -> conv
+  struct PutConversation {
+    Conversation conversation;
+  };
+  struct PutMember {
+    Member member;
+  };  // + the user -> conversation index entry
+  struct DeleteMember {
+    std::string conv, user;
+  };  // + the index entry
+  struct PutDirectIndex {
+    std::string user_a, user_b, conv;
+  };  // unordered pair -> conv
   // Log record + its dedup entry (if cmid is not empty) + the conversation's head = seq.
-  struct PutChatRecord { ChatRecord record; };
-  struct DeleteChatDedup { std::string conv, sender_user, cmid; };
-  struct PutChatOffset { ChatOffset offset; };
+  struct PutChatRecord {
+    ChatRecord record;
+  };
+  struct DeleteChatDedup {
+    std::string conv, sender_user, cmid;
+  };
+  struct PutChatOffset {
+    ChatOffset offset;
+  };
+  struct PutChatCursor {
+    ChatCursor cursor;
+  };  // receipts (chat layer II)
   // Deletes records with seq < floor and records the floor (use ChatStore::trimChatLog, which
   // also removes their dedup entries).
-  struct TrimChatLog { std::string conv; uint64_t floor; };
+  struct TrimChatLog {
+    std::string conv;
+    uint64_t floor;
+  };
   using Op = std::variant<PutMessage, DeleteMessage, PutSession, DeleteSession, PutSubscription,
                           DeleteSubscription, PutQueueEntry, DeleteQueueEntry, PutInbound,
                           DeleteInbound, PutRetained, DeleteRetained, PutConversation, PutMember,
                           DeleteMember, PutDirectIndex, PutChatRecord, DeleteChatDedup,
-                          PutChatOffset, TrimChatLog>;
+                          PutChatOffset, TrimChatLog, PutChatCursor>;
 
   template <class T>
   void add(T op) {
@@ -114,9 +161,9 @@ class Store {
   virtual ChatStore* chat() { return nullptr; }
 
   struct Stats {
-    uint64_t commits = 0;       // WriteSets completed
-    uint64_t batches = 0;       // RocksDB writes issued (group commits)
-    uint64_t syncs = 0;         // of which synced
+    uint64_t commits = 0;  // WriteSets completed
+    uint64_t batches = 0;  // RocksDB writes issued (group commits)
+    uint64_t syncs = 0;    // of which synced
     uint64_t bytes_written = 0;
   };
   virtual Stats stats() const = 0;

@@ -4,6 +4,8 @@
 //   conv/{id}            a conversation: a PUBLISH is a chat send, a SUBSCRIBE needs membership
 //   rpc/{method}         a request to the broker (history, conversations, ...)
 //   conv/{id}/typing     ephemeral typing signals, members online now only
+//   conv/{id}/read       a member's read cursor (client → broker)
+//   conv/{id}/receipts   coalesced delivered/read cursors (broker → members)
 //   presence/{user}      retained presence the broker publishes; readers chosen by policy
 //   rpc/reply/{client}   where a 3.1.1 client's replies go; only that client may subscribe
 #pragma once
@@ -25,11 +27,22 @@ inline std::optional<std::string_view> chatConversation(std::string_view topic) 
   return id;
 }
 
-// "conv/{id}/typing" → the id.
+// "conv/{id}/{child}" → the id.
+inline std::optional<std::string_view> convChild(std::string_view topic, std::string_view child) {
+  if (topic.size() <= child.size() + 1 || !topic.ends_with(child) ||
+      topic[topic.size() - child.size() - 1] != '/')
+    return std::nullopt;
+  return chatConversation(topic.substr(0, topic.size() - child.size() - 1));
+}
+// conv/{id}/typing, conv/{id}/read (client → broker), conv/{id}/receipts (broker → members).
 inline std::optional<std::string_view> typingConversation(std::string_view topic) {
-  constexpr std::string_view kSuffix = "/typing";
-  if (!topic.ends_with(kSuffix)) return std::nullopt;
-  return chatConversation(topic.substr(0, topic.size() - kSuffix.size()));
+  return convChild(topic, "typing");
+}
+inline std::optional<std::string_view> readConversation(std::string_view topic) {
+  return convChild(topic, "read");
+}
+inline std::optional<std::string_view> receiptsConversation(std::string_view topic) {
+  return convChild(topic, "receipts");
 }
 
 // "presence/{user}" (one level, no wildcards) → the user id.

@@ -70,6 +70,51 @@ RpcReply ChatRpc::history(std::string_view user, std::string_view request) {
   return RpcReply{true, finish(b)};
 }
 
+// Messages after `read` up to `head` that `user` did not send (system records excluded). Exact
+// for the first kMaxUnreadScan records; anything beyond is counted as unread without a look.
+uint64_t ChatRpc::unread(std::string_view conv, std::string_view user, uint64_t read,
+                         uint64_t head) {
+  constexpr size_t kMaxUnreadScan = 10000, kPage = 1000;
+  uint64_t n = 0, from = read + 1;
+  for (size_t scanned = 0; from <= head && scanned < kMaxUnreadScan;) {
+    auto page = chat_.loadChatLog(conv, from, kPage);
+    for (const auto& r : page) {
+      if (r.seq > head) break;
+      if (r.sender_user != user && r.kind != static_cast<uint8_t>(fb::Kind::System)) ++n;
+      from = r.seq + 1;
+      ++scanned;
+    }
+    if (page.size() < kPage) {
+      from = head + 1;  // trimmed or not there: nothing more to count
+      break;
+    }
+  }
+  if (from <= head) n += head - from + 1;
+  return n;
+}
+
+RpcReply ChatRpc::receipts(std::string_view user, std::string_view request) {
+  std::string scratch;
+  const auto* req = verified<fb::ReceiptsRequest>(request, scratch);
+  if (req == nullptr || req->conv() == nullptr)
+    return fail(fb::RpcErrorCode::BadRequest, "not a ReceiptsRequest");
+  const std::string conv = req->conv()->str();
+  if (!chat_.loadMember(conv, user)) {
+    if (!chat_.loadConversation(conv))
+      return fail(fb::RpcErrorCode::NotFound, "no such conversation");
+    return fail(fb::RpcErrorCode::NotMember, "not a member of this conversation");
+  }
+  ReceiptsInfo info;
+  info.conv = conv;
+  for (std::string after;;) {
+    auto page = chat_.loadChatCursors(conv, after, 1000);
+    for (auto& c : page) info.cursors.push_back({c.user, c.delivered, c.read});
+    if (page.size() < 1000 || info.cursors.size() >= kMaxReceiptsMembers) break;
+    after = page.back().user;
+  }
+  return RpcReply{true, encodeReceipts(info)};
+}
+
 RpcReply ChatRpc::conversations(std::string_view user, std::string_view client_id,
                                 std::string_view request) {
   std::string after;
@@ -91,10 +136,13 @@ RpcReply ChatRpc::conversations(std::string_view user, std::string_view client_i
     auto id = b.CreateString(uc.conv);
     auto title =
         c->title.empty() ? flatbuffers::Offset<flatbuffers::String>() : b.CreateString(c->title);
+    const uint64_t head = chat_.loadChatHead(uc.conv);
+    const auto cursor = chat_.loadChatCursor(uc.conv, user);
+    const uint64_t read = cursor ? cursor->read : 0;
     items.push_back(fb::CreateConversationSummary(
         b, id, static_cast<fb::ConversationKind>(c->kind), title, static_cast<fb::Role>(uc.role),
-        chat_.loadChatHead(uc.conv), chat_.loadChatFloor(uc.conv),
-        chat_.loadChatOffset(client_id, uc.conv).value_or(0), c->member_count));
+        head, chat_.loadChatFloor(uc.conv), chat_.loadChatOffset(client_id, uc.conv).value_or(0),
+        c->member_count, read, unread(uc.conv, user, read, head)));
   }
   auto list = b.CreateVector(items);
   auto next = page.size() == limit && !page.empty() ? b.CreateString(page.back().conv)

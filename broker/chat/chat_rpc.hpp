@@ -16,6 +16,7 @@ namespace parley::chat {
 constexpr uint32_t kMaxHistoryLimit = 100;
 constexpr uint32_t kDefaultHistoryLimit = 50;
 constexpr uint32_t kMaxConversationsLimit = 500;
+constexpr size_t kMaxReceiptsMembers = 10000;  // rpc/receipts lists at most this many members
 
 struct RpcReply {
   bool ok = true;       // false: `payload` is an RpcError
@@ -32,8 +33,11 @@ class ChatRpc {
   // An empty request means the defaults.
   RpcReply conversations(std::string_view user, std::string_view client_id,
                          std::string_view request);
+  // rpc/receipts: every member's delivered/read cursors of one conversation (members only).
+  RpcReply receipts(std::string_view user, std::string_view request);
 
  private:
+  uint64_t unread(std::string_view conv, std::string_view user, uint64_t read, uint64_t head);
   store::ChatStore& chat_;
 };
 

@@ -167,6 +167,44 @@ Result<PresenceInfo, ChatError> decodePresence(std::string_view payload) {
   return PresenceInfo{str(p->user()), p->online(), p->devices(), p->last_seen_ms()};
 }
 
+std::string encodeReceipts(const ReceiptsInfo& r) {
+  flatbuffers::FlatBufferBuilder b(64 + 48 * r.cursors.size());
+  std::vector<flatbuffers::Offset<fb::MemberCursor>> cursors;
+  cursors.reserve(r.cursors.size());
+  for (const auto& c : r.cursors)
+    cursors.push_back(fb::CreateMemberCursor(b, b.CreateString(c.user), c.delivered, c.read));
+  auto conv = b.CreateString(r.conv);
+  auto vec = b.CreateVector(cursors);
+  b.Finish(fb::CreateReceipts(b, conv, vec));
+  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+}
+
+Result<ReceiptsInfo, ChatError> decodeReceipts(std::string_view payload) {
+  std::string scratch;
+  const auto* r = verified<fb::Receipts>(payload, scratch);
+  if (r == nullptr) return Err(bad("payload is not a Receipts flatbuffer"));
+  ReceiptsInfo out;
+  out.conv = str(r->conv());
+  if (r->cursors())
+    for (const auto* c : *r->cursors())
+      out.cursors.push_back({str(c->user()), c->delivered_seq(), c->read_seq()});
+  return out;
+}
+
+std::string encodeReadCursor(std::string_view conv, uint64_t seq) {
+  flatbuffers::FlatBufferBuilder b(64 + conv.size());
+  auto c = b.CreateString(conv.data(), conv.size());
+  b.Finish(fb::CreateReadCursor(b, c, seq));
+  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+}
+
+Result<uint64_t, ChatError> decodeReadCursor(std::string_view payload) {
+  std::string scratch;
+  const auto* r = verified<fb::ReadCursor>(payload, scratch);
+  if (r == nullptr) return Err(bad("payload is not a ReadCursor flatbuffer"));
+  return r->seq();
+}
+
 bool validConversationId(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;
   for (char c : id) {

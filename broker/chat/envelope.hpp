@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "chat_error.hpp"
 #include "chat_generated.h"
@@ -84,6 +85,23 @@ struct PresenceInfo {
 };
 std::string encodePresence(const PresenceInfo& p);
 Result<PresenceInfo, ChatError> decodePresence(std::string_view payload);
+
+// Receipts (chat layer II).
+struct MemberReceipt {
+  std::string user;
+  uint64_t delivered = 0, read = 0;
+  bool operator==(const MemberReceipt&) const = default;
+};
+struct ReceiptsInfo {
+  std::string conv;
+  std::vector<MemberReceipt> cursors;
+  bool operator==(const ReceiptsInfo&) const = default;
+};
+std::string encodeReceipts(const ReceiptsInfo& r);
+Result<ReceiptsInfo, ChatError> decodeReceipts(std::string_view payload);
+// conv/{id}/read: a ReadCursor {conv, seq}.
+std::string encodeReadCursor(std::string_view conv, uint64_t seq);
+Result<uint64_t, ChatError> decodeReadCursor(std::string_view payload);
 
 // Checks used by the directory and the admin API: ids that are safe as a topic level.
 bool validConversationId(std::string_view id);  // 1..64 of [A-Za-z0-9_.-]

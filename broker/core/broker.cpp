@@ -614,7 +614,10 @@ void Broker::tick(size_t thread) {
     c->session()->chatTick(now);
   }
 
-  if (chat_ && thread == 0) chat_->tickPresence(now);
+  if (chat_ && thread == 0) {
+    chat_->tickPresence(now);
+    chat_->tickReceipts(now);
+  }
   for (auto it = ts.wills.begin(); it != ts.wills.end();) {
     if (it->second.at_ms <= now) {
       auto m = std::const_pointer_cast<Message>(it->second.msg);

@@ -43,6 +43,8 @@ void ChatHub::onAppended(const chat::Appended& a) {
   }
   Membership change;
   if (a.system) {
+    std::lock_guard lk(receipts_mu_);
+    receipts_enabled_.erase(a.conv);  // the member count may have crossed the threshold
     if (a.system->event == chat::SystemEvent::ConversationCreated)
       change.kind = Membership::Created;
     if (a.system->event == chat::SystemEvent::MemberAdded)
@@ -234,6 +236,119 @@ bool ChatHub::maySeePresence(const std::string& reader, std::string_view target)
       if (cs.loadMember(uc.conv, target)) return true;
     if (page.size() < 1000) return false;
     after = page.back().conv;
+  }
+}
+
+// --- receipts ------------------------------------------------------------------------------
+
+bool ChatHub::receiptsEnabled(const std::string& conv) {
+  {
+    std::lock_guard lk(receipts_mu_);
+    if (auto it = receipts_enabled_.find(conv); it != receipts_enabled_.end()) return it->second;
+  }
+  const auto c = chatStore().loadConversation(conv);
+  const bool on = c && c->kind != store::ConversationKind::Channel &&
+                  c->member_count <= broker_.config().fanout_threshold;
+  std::lock_guard lk(receipts_mu_);
+  receipts_enabled_[conv] = on;
+  return on;
+}
+
+store::ChatCursor& ChatHub::cursorLocked(const std::string& conv, const std::string& user,
+                                         bool& fresh) {
+  auto& r = receipts_[conv];
+  auto it = r.cursors.find(user);
+  fresh = it == r.cursors.end();
+  if (fresh) {
+    // First touch since start: continue from what is stored (a point read, once per user).
+    auto stored = chatStore().loadChatCursor(conv, user);
+    it = r.cursors.emplace(user, stored.value_or(store::ChatCursor{conv, user, 0, 0})).first;
+  }
+  return it->second;
+}
+
+void ChatHub::markDirtyLocked(ConvReceipts& r, const std::string& user) {
+  if (std::find(r.dirty.begin(), r.dirty.end(), user) == r.dirty.end()) r.dirty.push_back(user);
+}
+
+void ChatHub::noteDelivered(const std::string& conv, const std::string& user, uint64_t seq) {
+  std::lock_guard lk(receipts_mu_);
+  bool fresh;
+  auto& c = cursorLocked(conv, user, fresh);
+  if (seq <= c.delivered) return;
+  c.delivered = seq;
+  markDirtyLocked(receipts_[conv], user);
+}
+
+void ChatHub::noteRead(const std::string& conv, const std::string& user, uint64_t seq,
+                       bool announce) {
+  store::WriteSet ws;
+  {
+    std::lock_guard lk(receipts_mu_);
+    bool fresh;
+    auto& c = cursorLocked(conv, user, fresh);
+    if (seq <= c.read) return;
+    c.read = seq;
+    c.delivered = std::max(c.delivered, seq);  // read implies delivered to some device
+    if (announce) markDirtyLocked(receipts_[conv], user);
+    ws.add(store::WriteSet::PutChatCursor{c});
+  }
+  ws.setNeedsSync(false);  // a lost read cursor is re-sent by the app; no fsync on this path
+  broker_.store().commit(std::move(ws), [](const store::CommitResult&) {});
+}
+
+void ChatHub::tickReceipts(int64_t now_ms) {
+  struct Event {
+    std::string conv;
+    chat::ReceiptsInfo info;
+  };
+  std::vector<Event> events;
+  store::WriteSet ws;
+  {
+    std::lock_guard lk(receipts_mu_);
+    for (auto& [conv, r] : receipts_) {
+      if (r.dirty.empty() ||
+          now_ms - r.last_emit_ms < int64_t(broker_.config().receipts_interval_ms))
+        continue;
+      Event e{conv, {conv, {}}};
+      std::sort(r.dirty.begin(), r.dirty.end());
+      for (const auto& user : r.dirty) {
+        const auto& c = r.cursors[user];
+        e.info.cursors.push_back({user, c.delivered, c.read});
+        ws.add(store::WriteSet::PutChatCursor{c});
+      }
+      r.dirty.clear();
+      r.last_emit_ms = now_ms;
+      events.push_back(std::move(e));
+    }
+  }
+  if (events.empty()) return;
+  ws.setNeedsSync(false);
+  broker_.store().commit(std::move(ws), [](const store::CommitResult&) {});
+  for (auto& e : events) {
+    auto m = std::make_shared<Message>();
+    m->topic.append(topics::kConvPrefix).append(e.conv).append("/receipts");
+    m->payload = chat::encodeReceipts(e.info);
+    m->qos = 1;
+    for (bool v5 : {false, true}) {
+      m->encoded[Message::variant(v5, 1, false)] = std::make_shared<EncodedPublish>(
+          encodeMessage(*m, v5 ? mqtt::Version::V5 : mqtt::Version::V311, 1, false));
+    }
+    MessagePtr shared = std::move(m);
+    for (size_t t = 0; t < shards_.size(); ++t) {
+      auto run = [this, t, conv = e.conv, shared] {
+        auto it = shards_[t].followers.find(conv);
+        if (it == shards_[t].followers.end()) return;
+        const auto ids = it->second;
+        for (auto id : ids) {
+          if (Session* s = broker_.sessionById(id)) s->sendReceipts(shared);
+        }
+      };
+      if (t == Broker::currentThread())
+        run();
+      else
+        broker_.post(t, std::move(run));
+    }
   }
 }
 

@@ -74,6 +74,16 @@ class ChatHub : public chat::LogListener {
   // Who may read presence/{target}: the user itself and users sharing a conversation with it.
   bool maySeePresence(const std::string& reader, std::string_view target);
 
+  // Receipts (any event-loop thread). Per conversation and user: delivered = highest seq any of
+  // the user's devices acknowledged, read = what conv/{id}/read said; both only move forward.
+  // Changes are coalesced into at most one conv/{id}/receipts event per conversation per
+  // BrokerConfig::receipts_interval_ms (tickReceipts) and stored with it; a read is stored at once
+  // (rpc/conversations counts unread from it). Off above the fan-out threshold and for channels.
+  bool receiptsEnabled(const std::string& conv);
+  void noteDelivered(const std::string& conv, const std::string& user, uint64_t seq);
+  void noteRead(const std::string& conv, const std::string& user, uint64_t seq, bool announce);
+  void tickReceipts(int64_t now_ms);  // thread 0, from Broker::tick
+
  private:
   struct Shard {
     std::unordered_map<std::string, std::vector<topics::SubscriberId>> followers;  // by conv
@@ -94,6 +104,16 @@ class ChatHub : public chat::LogListener {
 
   Broker& broker_;
   chat::ConversationDirectory& dir_;
+  struct ConvReceipts {
+    std::unordered_map<std::string, store::ChatCursor> cursors;  // users touched so far
+    std::vector<std::string> dirty;                              // changed since the last event
+    int64_t last_emit_ms = 0;
+  };
+  store::ChatCursor& cursorLocked(const std::string& conv, const std::string& user, bool& fresh);
+  void markDirtyLocked(ConvReceipts& r, const std::string& user);
+  std::mutex receipts_mu_;
+  std::unordered_map<std::string, ConvReceipts> receipts_;
+  std::unordered_map<std::string, bool> receipts_enabled_;  // cache; dropped on membership change
   std::mutex presence_mu_;
   std::unordered_map<std::string, UserPresence> presence_;  // users with devices or a grace
   chat::ChatRpc rpc_;

@@ -338,6 +338,13 @@ void Client::handlePublish(mqtt::Publish& p) {
     if (auto conv = topics::chatConversation(topic)) return handleChatSend(*hub, *conv, p);
     if (auto method = topics::rpcMethod(topic)) return handleRpc(*hub, *method, p);
     if (auto conv = topics::typingConversation(topic)) return handleTyping(*hub, *conv, p);
+    if (auto conv = topics::readConversation(topic)) return handleRead(*hub, *conv, p);
+    if (topics::receiptsConversation(topic)) {
+      std::fprintf(stderr, "parleyd: client '%s': publish to '%.*s' refused: broker-owned topic\n",
+                   client_id_.c_str(), int(topic.size()), topic.data());
+      Stats::add(broker_.stats().acl_denied);
+      return ackChatSignal(p, v5 ? Reason::NotAuthorized : Reason::Success);
+    }
     if (topics::isPresenceTopic(topic)) {
       // Only the broker publishes presence.
       std::fprintf(stderr, "parleyd: client '%s': publish to '%.*s' refused: broker-owned topic\n",

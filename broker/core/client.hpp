@@ -82,6 +82,7 @@ class Client : public std::enable_shared_from_this<Client> {
                            uint16_t packet_id, const chat::SendResult& r);
   void handleRpc(ChatHub& hub, std::string_view method, mqtt::Publish& p);
   void handleTyping(ChatHub& hub, std::string_view conv, mqtt::Publish& p);
+  void handleRead(ChatHub& hub, std::string_view conv, mqtt::Publish& p);
   void ackChatSignal(const mqtt::Publish& p, mqtt::Reason reason);
   std::optional<mqtt::Reason> chatSubscribe(const std::string& filter, uint8_t qos);
   std::optional<mqtt::Reason> chatUnsubscribe(const std::string& filter);

@@ -104,6 +104,8 @@ void Client::handleRpc(ChatHub& hub, std::string_view method, mqtt::Publish& p) 
   chat::RpcReply reply;
   if (method == "history") {
     reply = hub.rpc().history(user_, p.payload);
+  } else if (method == "receipts") {
+    reply = hub.rpc().receipts(user_, p.payload);
   } else if (method == "conversations") {
     session_->chatFlushOffsets();  // the reply shows this device's offsets
     reply = hub.rpc().conversations(user_, client_id_, p.payload);
@@ -203,6 +205,25 @@ void Client::handleTyping(ChatHub& hub, std::string_view conv, mqtt::Publish& p)
   hub.sendTyping(std::string(conv), std::move(m), session_->id());
 }
 
+void Client::handleRead(ChatHub& hub, std::string_view conv, mqtt::Publish& p) {
+  const bool v5 = mqtt::isV5(version_);
+  const std::string c(conv);
+  auto seq = chat::decodeReadCursor(p.payload);
+  if (!seq) return ackChatSignal(p, v5 ? Reason::PayloadFormatInvalid : Reason::Success);
+  if (user_.empty() || !hub.chatStore().loadMember(c, user_)) {
+    std::fprintf(stderr, "parleyd: client '%s' user '%s': read in conv/%s refused: not a member\n",
+                 client_id_.c_str(), user_.c_str(), c.c_str());
+    Stats::add(broker_.stats().acl_denied);
+    return ackChatSignal(p, v5 ? Reason::NotAuthorized : Reason::Success);
+  }
+  // Never beyond what exists; never backwards (ChatHub::noteRead).
+  const uint64_t head = hub.chatStore().loadChatHead(c);
+  // The read cursor is kept for every conversation (unread counts); receipts events are sent
+  // only below the fan-out threshold.
+  hub.noteRead(c, user_, std::min(*seq, head), hub.receiptsEnabled(c));
+  ackChatSignal(p, Reason::Success);
+}
+
 std::optional<Reason> Client::chatSubscribe(const std::string& filter, uint8_t qos) {
   ChatHub* hub = broker_.chat();
   if (!hub) return std::nullopt;
@@ -217,8 +238,11 @@ std::optional<Reason> Client::chatSubscribe(const std::string& filter, uint8_t q
     Stats::add(broker_.stats().acl_denied);
     return refused;
   }
-  if (auto conv = topics::typingConversation(filter)) {
-    // Members get typing with the conversation; the subscription itself changes nothing.
+  auto child = topics::typingConversation(filter);
+  if (!child) child = topics::receiptsConversation(filter);
+  if (!child) child = topics::readConversation(filter);
+  if (auto conv = child) {
+    // Members get typing and receipts with the conversation; the subscription changes nothing.
     if (!user_.empty() && hub->chatStore().loadMember(*conv, user_)) return static_cast<Reason>(0);
     Stats::add(broker_.stats().acl_denied);
     return refused;

@@ -36,6 +36,11 @@ struct BrokerConfig {
   uint32_t presence_grace_s = 5;
   // Typing signals forwarded per connection and conversation: at most one per this interval.
   uint32_t typing_interval_ms = 1000;
+  // Receipts: at most one conv/{id}/receipts event per conversation per interval (coalesced).
+  uint32_t receipts_interval_ms = 1000;
+  // Fan-out threshold: conversations with more members (and every channel) get no per-member
+  // work beyond writing to online sockets — no delivered/read receipts.
+  uint32_t fanout_threshold = 500;
   std::string version = "parley 0.1.0";
 };
 

@@ -104,6 +104,8 @@ class Session {
   // A QoS 0 signal (typing): sent only if nothing else waits for this connection — the first
   // traffic shed when a reader falls behind. Never queued.
   void sendEphemeral(const MessagePtr& msg);
+  // A receipts event (QoS 1, not stored): queued like a live message while online.
+  void sendReceipts(const MessagePtr& msg);
 
  private:
   struct Inflight {
@@ -134,6 +136,7 @@ class Session {
     uint64_t stored = 0;  // `acked` as last written to the store
     uint8_t qos = 1;
     bool replay = false;        // records from `next` on are read from the log, not taken live
+    bool receipts = false;      // the user's delivered cursor is reported (ChatHub)
     std::vector<uint64_t> ooo;  // acknowledged out of order above acked + 1 (rare)
   };
   struct StringHash {

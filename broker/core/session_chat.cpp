@@ -32,6 +32,7 @@ Session::ChatCursor& Session::chatFollow(const std::string& conv, uint64_t acked
     c.acked = acked;
     c.next = acked + 1;
     c.qos = qos;
+    c.receipts = broker_.chat()->receiptsEnabled(conv);
   }
   broker_.chat()->addFollower(conv, id_);
   return c;
@@ -232,6 +233,7 @@ void Session::chatAcked(const Delivery& d) {
     *next = c.ooo.back();
     c.ooo.pop_back();
   }
+  if (c.receipts) broker_.chat()->noteDelivered(it->first, chat_->user, c.acked);
   if (!persistent_) return;
   chat_->dirty = true;
   if (c.acked - c.stored >= kFlushEveryAcks) chatFlushOffsets();
@@ -314,6 +316,14 @@ void Session::sendEphemeral(const MessagePtr& msg) {
   d.msg = msg;
   d.qos = 0;
   if (send(d, 0, false)) client_->transport().requestFlush();
+}
+
+void Session::sendReceipts(const MessagePtr& msg) {
+  if (!client_) return;
+  Delivery d;
+  d.msg = msg;
+  d.qos = 1;
+  deliver(std::move(d));
 }
 
 void Session::chatForget() {

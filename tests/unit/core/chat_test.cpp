@@ -7,6 +7,7 @@
 #include <map>
 
 #include "chat_rpc.hpp"
+#include "chat_topics.hpp"
 #include "core_harness.hpp"
 #include "envelope.hpp"
 #include "session.hpp"
@@ -58,7 +59,7 @@ class ChatCoreTest : public CoreTest {
         if (auto* pub = std::get_if<mqtt::Publish>(&p)) {
           g.raw.push_back(*pub);
           g.topics.emplace_back(pub->topic);
-          if (std::string_view(pub->topic).starts_with("conv/")) {
+          if (topics::chatConversation(pub->topic)) {  // conv/{id}: a ChatMessage
             auto d = chat::decodeChatMessage(pub->payload);
             EXPECT_TRUE(d.ok());
             if (d) g.msgs.push_back(*d);
@@ -520,6 +521,121 @@ TEST_F(ChatCoreTest, LargeChannelSendDoesNoPerMemberWrites) {
     auto& back = connectUser(id, user, false, false);
     EXPECT_EQ(seqs(take(back)), std::vector<uint64_t>{2}) << id;
   }
+}
+
+// Chat layer II acceptance (receipts): a 3-member group through send, deliver, read and
+// multi-device; coalesced events; unread counts; none for channels.
+TEST_F(ChatCoreTest, ReceiptsAndUnreadCountsThroughSendDeliverRead) {
+  createGroup("g1", {"alice", "bob", "carol"});
+  auto& alice = connectUser("alice-phone", "alice", true, false, 3600);
+  auto& alice2 = connectUser("alice-laptop", "alice", true, false, 3600);
+  auto& bob = connectUser("bob-phone", "bob", true, false, 3600);
+  auto& carol = connectUser("carol-phone", "carol", true, false, 3600);
+  for (int i = 0; i < 3; ++i) chatSend(alice, "g1", "m" + std::to_string(i), "hi", uint16_t(i + 1));
+  take(alice);
+  take(alice2);
+  take(bob);                                // bob's phone acknowledges seq 2..4
+  auto carol_unacked = take(carol, false);  // carol's phone has them, acknowledges nothing yet
+  ASSERT_EQ(carol_unacked.msgs.size(), 3u);
+
+  auto receipts = [&](TestClient& tc) {
+    std::map<std::string, std::pair<uint64_t, uint64_t>> out;
+    size_t events = 0;
+    auto g = take(tc);
+    for (size_t i = 0; i < g.raw.size(); ++i) {
+      if (g.topics[i] != "conv/g1/receipts") continue;
+      ++events;
+      auto r = chat::decodeReceipts(g.raw[i].payload);
+      EXPECT_TRUE(r.ok());
+      if (r)
+        for (auto& c : r->cursors) out[c.user] = {c.delivered, c.read};
+    }
+    out["#events"] = {events, 0};
+    return out;
+  };
+  clock_.advance(config_.receipts_interval_ms);
+  broker_->tick(0);
+  settle();
+  auto r = receipts(carol);  // carol's phone gets the event too (it is a member's device)
+  EXPECT_EQ(r["#events"].first, 1u);
+  EXPECT_EQ(r["bob"], (std::pair<uint64_t, uint64_t>{4, 0}));
+  EXPECT_EQ(r["alice"], (std::pair<uint64_t, uint64_t>{4, 0}));
+  EXPECT_EQ(r.count("carol"), 0u);  // nothing acknowledged by carol's devices yet
+  for (auto* tc : {&alice, &alice2, &bob}) take(*tc);
+
+  // Three reads inside one interval: one event, carrying the latest cursor (forward only).
+  auto read = [&](TestClient& tc, uint64_t seq, uint16_t pid) {
+    publish(tc, "conv/g1/read", chat::encodeReadCursor("g1", seq), 1, pid);
+  };
+  read(bob, 2, 20);
+  read(bob, 3, 21);
+  read(bob, 1, 22);  // backwards: ignored
+  clock_.advance(config_.receipts_interval_ms);
+  broker_->tick(0);
+  settle();
+  r = receipts(alice);
+  EXPECT_EQ(r["#events"].first, 1u);
+  EXPECT_EQ(r["bob"], (std::pair<uint64_t, uint64_t>{4, 3}));
+
+  // Unread counts: head 4; bob read 3 → 1 (seq 4, alice's); alice sent everything → 0.
+  auto unread = [&](TestClient& tc) {
+    mqtt::Publish req;
+    req.topic = "rpc/conversations";
+    req.qos = 1;
+    req.packet_id = 30;
+    send(tc, req);
+    auto g = take(tc);
+    for (size_t i = 0; i < g.raw.size(); ++i) {
+      if (g.topics[i].rfind("rpc/reply/", 0) != 0) continue;
+      auto resp = flatbuffers::GetRoot<chat::fb::ConversationsResponse>(g.raw[i].payload.data());
+      if (!resp->conversations() || resp->conversations()->size() != 1)
+        return std::make_pair<uint64_t, uint64_t>(99, 99);
+      auto* c = resp->conversations()->Get(0);
+      return std::make_pair(c->read_seq(), c->unread());
+    }
+    return std::make_pair<uint64_t, uint64_t>(98, 98);
+  };
+  EXPECT_EQ(unread(bob), (std::pair<uint64_t, uint64_t>{3, 1}));
+  EXPECT_EQ(unread(alice), (std::pair<uint64_t, uint64_t>{0, 0}));
+  EXPECT_EQ(unread(carol), (std::pair<uint64_t, uint64_t>{0, 3}));
+  // The read cursor is per user: bob's cursor is what any of bob's devices sees.
+  auto& bob2 = connectUser("bob-tablet", "bob", true, true);
+  EXPECT_EQ(unread(bob2), (std::pair<uint64_t, uint64_t>{3, 1}));
+
+  // Carol's phone acknowledges now: her delivered cursor follows.
+  for (auto& p : carol_unacked.raw)
+    send(carol, mqtt::Ack{mqtt::PacketType::Puback, p.packet_id, mqtt::Reason::Success, {}});
+  clock_.advance(config_.receipts_interval_ms);
+  broker_->tick(0);
+  settle();
+  EXPECT_EQ(receipts(bob)["carol"], (std::pair<uint64_t, uint64_t>{4, 0}));
+
+  // Non-members cannot move cursors; nobody can publish receipts.
+  auto& eve = connectUser("eve", "eve", true, true);
+  read(eve, 4, 40);
+  publish(eve, "conv/g1/receipts", "x", 1, 41);
+  auto e = take(eve);
+  ASSERT_EQ(e.acks.size(), 2u);
+  EXPECT_EQ(e.acks[0].reason, mqtt::Reason::NotAuthorized);
+  EXPECT_EQ(e.acks[1].reason, mqtt::Reason::NotAuthorized);
+}
+
+TEST_F(ChatCoreTest, ChannelsGetNoReceiptsButKeepReadCursors) {
+  createGroup("ch", {"owner", "reader"}, ConversationKind::Channel);
+  auto& owner = connectUser("owner-phone", "owner", true, false, 3600);
+  auto& reader = connectUser("reader-phone", "reader", true, false, 3600);
+  chatSend(owner, "ch", "n1", "news", 1);
+  take(owner);
+  take(reader);
+  publish(reader, "conv/ch/read", chat::encodeReadCursor("ch", 2), 1, 5);
+  clock_.advance(config_.receipts_interval_ms);
+  broker_->tick(0);
+  settle();
+  auto g = take(owner);
+  for (auto& t : g.topics) EXPECT_NE(t, "conv/ch/receipts");
+  auto stored = directory_->chatStore().loadChatCursor("ch", "reader");
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->read, 2u);
 }
 
 }  // namespace
