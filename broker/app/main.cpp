@@ -202,6 +202,10 @@ int main(int argc, char** argv) {
      "HS256: file holding the shared secret; RS256/ES256: PEM public key")
     ("presence-grace", po::value(&cfg.presence_grace_s)->default_value(cfg.presence_grace_s),
      "seconds a user stays online after its last device dropped without DISCONNECT")
+    ("receipts-interval-ms", po::value(&cfg.receipts_interval_ms)->default_value(cfg.receipts_interval_ms),
+     "at most one conv/{id}/receipts event per conversation per this interval")
+    ("fanout-threshold", po::value(&cfg.fanout_threshold)->default_value(cfg.fanout_threshold),
+     "conversations with more members (and channels) get no delivered/read receipts")
     ("typing-interval-ms", po::value(&cfg.typing_interval_ms)->default_value(cfg.typing_interval_ms),
      "typing signals forwarded per connection and conversation: at most one per this interval")
     ("sys-interval", po::value(&cfg.sys_interval_s)->default_value(cfg.sys_interval_s),
