@@ -11,11 +11,22 @@
 namespace parley::core {
 
 namespace {
-void eraseId(std::vector<topics::SubscriberId>& v, topics::SubscriberId id) {
-  auto it = std::find(v.begin(), v.end(), id);
-  if (it == v.end()) return;
-  *it = v.back();
-  v.pop_back();
+using IdIndex = std::unordered_map<std::string, std::vector<topics::SubscriberId>>;
+
+void addId(IdIndex& index, const std::string& key, topics::SubscriberId id) {
+  auto& v = index[key];
+  if (std::find(v.begin(), v.end(), id) == v.end()) v.push_back(id);
+}
+
+void removeId(IdIndex& index, const std::string& key, topics::SubscriberId id) {
+  auto it = index.find(key);
+  if (it == index.end()) return;
+  auto& v = it->second;
+  if (auto pos = std::find(v.begin(), v.end(), id); pos != v.end()) {
+    *pos = v.back();
+    v.pop_back();
+  }
+  if (v.empty()) index.erase(it);
 }
 }  // namespace
 
@@ -103,29 +114,38 @@ void ChatHub::deliverOnThread(size_t thread, const std::string& conv, uint64_t s
 }
 
 void ChatHub::addFollower(const std::string& conv, topics::SubscriberId id) {
-  auto& v = shards_[Broker::currentThread()].followers[conv];
-  if (std::find(v.begin(), v.end(), id) == v.end()) v.push_back(id);
+  addId(shards_[Broker::currentThread()].followers, conv, id);
 }
 
 void ChatHub::removeFollower(const std::string& conv, topics::SubscriberId id) {
-  auto& m = shards_[Broker::currentThread()].followers;
-  auto it = m.find(conv);
-  if (it == m.end()) return;
-  eraseId(it->second, id);
-  if (it->second.empty()) m.erase(it);
+  removeId(shards_[Broker::currentThread()].followers, conv, id);
 }
 
 void ChatHub::addUserSession(const std::string& user, topics::SubscriberId id) {
-  auto& v = shards_[Broker::currentThread()].users[user];
-  if (std::find(v.begin(), v.end(), id) == v.end()) v.push_back(id);
+  addId(shards_[Broker::currentThread()].users, user, id);
 }
 
 void ChatHub::removeUserSession(const std::string& user, topics::SubscriberId id) {
-  auto& m = shards_[Broker::currentThread()].users;
-  auto it = m.find(user);
-  if (it == m.end()) return;
-  eraseId(it->second, id);
-  if (it->second.empty()) m.erase(it);
+  removeId(shards_[Broker::currentThread()].users, user, id);
+}
+
+void ChatHub::toFollowers(const std::string& conv, const MessagePtr& msg,
+                          void (Session::*send)(const MessagePtr&), topics::SubscriberId except) {
+  for (size_t t = 0; t < shards_.size(); ++t) {
+    auto run = [this, t, conv, msg, send, except] {
+      auto it = shards_[t].followers.find(conv);
+      if (it == shards_[t].followers.end()) return;
+      const auto ids = it->second;  // a send may end a session and so change the shard
+      for (auto id : ids) {
+        if (id == except) continue;
+        if (Session* s = broker_.sessionById(id)) (s->*send)(msg);
+      }
+    };
+    if (t == Broker::currentThread())
+      run();
+    else
+      broker_.post(t, std::move(run));
+  }
 }
 
 // --- typing --------------------------------------------------------------------------------
@@ -136,22 +156,7 @@ void ChatHub::sendTyping(const std::string& conv, std::shared_ptr<Message> msg,
     msg->encoded[Message::variant(v5, 0, false)] = std::make_shared<EncodedPublish>(
         encodeMessage(*msg, v5 ? mqtt::Version::V5 : mqtt::Version::V311, 0, false));
   }
-  MessagePtr shared = std::move(msg);
-  for (size_t t = 0; t < shards_.size(); ++t) {
-    auto run = [this, t, conv, shared, from] {
-      auto it = shards_[t].followers.find(conv);
-      if (it == shards_[t].followers.end()) return;
-      const auto ids = it->second;
-      for (auto id : ids) {
-        if (id == from) continue;
-        if (Session* s = broker_.sessionById(id)) s->sendEphemeral(shared);
-      }
-    };
-    if (t == Broker::currentThread())
-      run();
-    else
-      broker_.post(t, std::move(run));
-  }
+  toFollowers(conv, std::move(msg), &Session::sendEphemeral, from);
 }
 
 // --- presence ------------------------------------------------------------------------------
@@ -334,21 +339,7 @@ void ChatHub::tickReceipts(int64_t now_ms) {
       m->encoded[Message::variant(v5, 1, false)] = std::make_shared<EncodedPublish>(
           encodeMessage(*m, v5 ? mqtt::Version::V5 : mqtt::Version::V311, 1, false));
     }
-    MessagePtr shared = std::move(m);
-    for (size_t t = 0; t < shards_.size(); ++t) {
-      auto run = [this, t, conv = e.conv, shared] {
-        auto it = shards_[t].followers.find(conv);
-        if (it == shards_[t].followers.end()) return;
-        const auto ids = it->second;
-        for (auto id : ids) {
-          if (Session* s = broker_.sessionById(id)) s->sendReceipts(shared);
-        }
-      };
-      if (t == Broker::currentThread())
-        run();
-      else
-        broker_.post(t, std::move(run));
-    }
+    toFollowers(e.conv, std::move(m), &Session::sendReceipts, 0);
   }
 }
 

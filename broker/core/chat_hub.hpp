@@ -97,6 +97,10 @@ class ChatHub : public chat::LogListener {
                        const Membership& change);
 
   void publishPresence(const std::string& user, bool online, uint32_t devices);
+  // Posts `msg` to every thread; each calls `send` on its sessions following `conv` (but
+  // `except`). The calling thread's share runs at once.
+  void toFollowers(const std::string& conv, const MessagePtr& msg,
+                   void (Session::*send)(const MessagePtr&), topics::SubscriberId except);
   struct UserPresence {
     uint32_t devices = 0;
     int64_t offline_at_ms = 0;  // unclean drop of the last device: publish offline then
