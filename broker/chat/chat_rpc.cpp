@@ -137,8 +137,12 @@ RpcReply ChatRpc::conversations(std::string_view user, std::string_view client_i
     auto title =
         c->title.empty() ? flatbuffers::Offset<flatbuffers::String>() : b.CreateString(c->title);
     const uint64_t head = chat_.loadChatHead(uc.conv);
-    const auto cursor = chat_.loadChatCursor(uc.conv, user);
-    const uint64_t read = cursor ? cursor->read : 0;
+    uint64_t read = 0;
+    if (read_cursor_) {
+      read = read_cursor_(uc.conv, user);
+    } else if (const auto cursor = chat_.loadChatCursor(uc.conv, user)) {
+      read = cursor->read;
+    }
     items.push_back(fb::CreateConversationSummary(
         b, id, static_cast<fb::ConversationKind>(c->kind), title, static_cast<fb::Role>(uc.role),
         head, chat_.loadChatFloor(uc.conv), chat_.loadChatOffset(client_id, uc.conv).value_or(0),

@@ -6,6 +6,7 @@
 // Threading: stateless apart from the store reference; call from any thread. Reads see what
 // the store has applied.
 #pragma once
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -25,7 +26,12 @@ struct RpcReply {
 
 class ChatRpc {
  public:
-  explicit ChatRpc(store::ChatStore& chat) : chat_(chat) {}
+  // The current read cursor of (conv, user) when the caller keeps fresher state than the store
+  // (the broker core writes read cursors asynchronously); default: read from the store.
+  using ReadCursorSource = std::function<uint64_t(const std::string& conv, std::string_view user)>;
+
+  explicit ChatRpc(store::ChatStore& chat, ReadCursorSource read_cursor = {})
+      : chat_(chat), read_cursor_(std::move(read_cursor)) {}
 
   // rpc/history: a HistoryRequest from `user` (must be a member; read-only members may read).
   RpcReply history(std::string_view user, std::string_view request);
@@ -39,6 +45,7 @@ class ChatRpc {
  private:
   uint64_t unread(std::string_view conv, std::string_view user, uint64_t read, uint64_t head);
   store::ChatStore& chat_;
+  ReadCursorSource read_cursor_;
 };
 
 // An RpcError flatbuffer (also used by the core for unknown methods).

@@ -31,7 +31,15 @@ void removeId(IdIndex& index, const std::string& key, topics::SubscriberId id) {
 }  // namespace
 
 ChatHub::ChatHub(Broker& broker, chat::ConversationDirectory& directory)
-    : broker_(broker), dir_(directory), rpc_(directory.chatStore()), shards_(broker.threadCount()) {
+    : broker_(broker),
+      dir_(directory),
+      rpc_(directory.chatStore(),
+           [this](const std::string& conv, std::string_view user) {
+             std::lock_guard lk(receipts_mu_);
+             bool fresh;
+             return cursorLocked(conv, std::string(user), fresh).read;
+           }),
+      shards_(broker.threadCount()) {
   dir_.setListener(this);
 }
 
