@@ -115,10 +115,14 @@ void ChatHub::deliverOnThread(size_t thread, const std::string& conv, uint64_t s
   }
   auto it = sh.followers.find(conv);
   if (it == sh.followers.end()) return;
-  const auto ids = it->second;  // a delivery may end a session and so change the shard
-  for (auto id : ids) {
-    if (Session* s = broker_.sessionById(id)) s->chatDeliver(conv, seq, msg);
+  // chatDeliver never changes the shard (it only queues and writes), so the follower list is
+  // walked in place — no copy per message; entries found stale are dropped afterwards.
+  std::vector<topics::SubscriberId> stale;
+  for (auto id : it->second) {
+    Session* s = broker_.sessionById(id);
+    if (!s || !s->chatDeliver(conv, seq, msg)) stale.push_back(id);
   }
+  for (auto id : stale) removeFollower(conv, id);
 }
 
 void ChatHub::addFollower(const std::string& conv, topics::SubscriberId id) {

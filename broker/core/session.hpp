@@ -94,7 +94,9 @@ class Session {
   void chatSubscribe(const std::string& user, const std::string& conv, uint8_t qos);
   bool chatFollows(std::string_view conv) const;
   // From the hub, on this thread: a durable record; the user joined / left a conversation.
-  void chatDeliver(const std::string& conv, uint64_t seq, const MessagePtr& msg);
+  // Returns false when this session does not follow `conv` (a stale index entry to drop); never
+  // changes the hub's shard itself.
+  bool chatDeliver(const std::string& conv, uint64_t seq, const MessagePtr& msg);
   void chatMemberAdded(const std::string& conv, uint64_t joined_seq);
   void chatUnfollow(const std::string& conv);
   // Writes acknowledged offsets that changed (lazily: a lost write only causes redelivery).
@@ -137,6 +139,7 @@ class Session {
     uint8_t qos = 1;
     bool replay = false;        // records from `next` on are read from the log, not taken live
     bool receipts = false;      // the user's delivered cursor is reported (ChatHub)
+    bool unreported = false;    // `acked` moved since it was last reported to the hub
     std::vector<uint64_t> ooo;  // acknowledged out of order above acked + 1 (rare)
   };
   struct StringHash {
@@ -149,6 +152,7 @@ class Session {
     std::unordered_map<std::string, ChatCursor, StringHash, std::equal_to<>> cursors;
     std::vector<std::string> replaying;  // conversations to read from the log, in order
     bool dirty = false;                  // some acked != stored
+    bool unreported = false;             // some cursor's `unreported` is set
     int64_t flushed_ms = 0;
   };
   void chatRegister(const std::string& user);  // online as `user` in the hub's shard
@@ -157,6 +161,7 @@ class Session {
   bool chatLoadChunk();  // reads the next records of the first replaying conversation
   void chatAcked(const Delivery& d);
   void chatDetach();  // offline: leave the hub's shard, rewind cursors past dropped deliveries
+  void chatReportDelivered();  // hands moved `acked` values to the hub's receipts (per tick)
 
   Broker& broker_;
   std::string client_id_;

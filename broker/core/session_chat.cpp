@@ -142,20 +142,17 @@ void Session::chatSubscribe(const std::string& user, const std::string& conv, ui
   if (persistent_) chat_->dirty = true;  // stored = 0 ≠ acked: the offset gets written
 }
 
-void Session::chatDeliver(const std::string& conv, uint64_t seq, const MessagePtr& msg) {
-  if (!chat_ || !client_) return;
+bool Session::chatDeliver(const std::string& conv, uint64_t seq, const MessagePtr& msg) {
+  if (!chat_ || !client_) return false;
   auto it = chat_->cursors.find(conv);
-  if (it == chat_->cursors.end()) {
-    broker_.chat()->removeFollower(conv, id_);
-    return;
-  }
+  if (it == chat_->cursors.end()) return false;
   ChatCursor& c = it->second;
-  if (seq < c.next) return;  // already queued, sent or acknowledged
+  if (seq < c.next) return true;  // already queued, sent or acknowledged
   if (c.replay || seq > c.next || pending_.size() >= broker_.config().max_queued_in_memory) {
     // Not the next one we need, or no room: the log has it; read it from there in order.
     chatStartReplay(conv, c);
     pump();
-    return;
+    return true;
   }
   Delivery d;
   d.msg = msg;
@@ -164,6 +161,7 @@ void Session::chatDeliver(const std::string& conv, uint64_t seq, const MessagePt
   c.next = seq + 1;
   pushPending(std::move(d));
   pump();
+  return true;
 }
 
 bool Session::chatLoadChunk() {
@@ -233,7 +231,10 @@ void Session::chatAcked(const Delivery& d) {
     *next = c.ooo.back();
     c.ooo.pop_back();
   }
-  if (c.receipts) broker_.chat()->noteDelivered(it->first, chat_->user, c.acked);
+  if (c.receipts) {  // reported once per tick (chatReportDelivered), not under a lock per ack
+    c.unreported = true;
+    chat_->unreported = true;
+  }
   if (!persistent_) return;
   chat_->dirty = true;
   if (c.acked - c.stored >= kFlushEveryAcks) chatFlushOffsets();
@@ -280,7 +281,18 @@ void Session::chatFlushOffsets() {
   broker_.store().commit(std::move(ws), [](const store::CommitResult&) {});
 }
 
+void Session::chatReportDelivered() {
+  if (!chat_ || !chat_->unreported || !broker_.chat()) return;
+  chat_->unreported = false;
+  for (auto& [conv, c] : chat_->cursors) {
+    if (!c.unreported) continue;
+    c.unreported = false;
+    broker_.chat()->noteDelivered(conv, chat_->user, c.acked);
+  }
+}
+
 void Session::chatTick(int64_t now_ms) {
+  chatReportDelivered();
   if (chat_ && chat_->dirty && now_ms - chat_->flushed_ms >= kFlushIntervalMs) chatFlushOffsets();
 }
 
@@ -293,6 +305,7 @@ void Session::chatDetach() {
     if (it != chat_->cursors.end()) it->second.next = std::min(it->second.next, d.chat_seq);
   }
   chatFlushOffsets();
+  chatReportDelivered();
   ChatHub* hub = broker_.chat();
   if (hub && chat_->registered) {
     for (auto& [conv, c] : chat_->cursors) hub->removeFollower(conv, id_);
