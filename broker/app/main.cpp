@@ -206,6 +206,8 @@ int main(int argc, char** argv) {
      "at most one conv/{id}/receipts event per conversation per this interval")
     ("fanout-threshold", po::value(&cfg.fanout_threshold)->default_value(cfg.fanout_threshold),
      "conversations with more members (and channels) get no delivered/read receipts")
+    ("slow-reader-timeout", po::value(&cfg.slow_reader_timeout_s)->default_value(cfg.slow_reader_timeout_s),
+     "seconds a connection's unsent output may stay undrained before it is disconnected (0 = never)")
     ("typing-interval-ms", po::value(&cfg.typing_interval_ms)->default_value(cfg.typing_interval_ms),
      "typing signals forwarded per connection and conversation: at most one per this interval")
     ("sys-interval", po::value(&cfg.sys_interval_s)->default_value(cfg.sys_interval_s),

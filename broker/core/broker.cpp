@@ -607,7 +607,10 @@ void Broker::tick(size_t thread) {
   const int64_t wall = clock_.wallMs();
   // Copy: a keep-alive disconnect unregisters the client from this list.
   std::vector<Client*> clients = ts.clients;
-  for (Client* c : clients) c->checkKeepAlive(now);
+  for (Client* c : clients) {
+    c->checkKeepAlive(now);
+    c->checkSlowReader(now);
+  }
   for (Client* c : ts.clients) {
     if (!c->session()) continue;
     c->session()->pump();  // resume sessions stopped by the watermark

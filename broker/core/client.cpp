@@ -638,6 +638,31 @@ void Client::checkKeepAlive(int64_t now_ms) {
   }
 }
 
+void Client::checkSlowReader(int64_t now_ms) {
+  const uint32_t limit_s = broker_.config().slow_reader_timeout_s;
+  if (finished_ || !got_connect_ || limit_s == 0) return;
+  if (transport_.queuedBytes() == 0) {
+    output_stalled_ms_ = 0;
+    return;
+  }
+  if (output_stalled_ms_ == 0) {
+    output_stalled_ms_ = now_ms;
+    return;
+  }
+  if (now_ms - output_stalled_ms_ < int64_t(limit_s) * 1000) return;
+  std::fprintf(stderr,
+               "parleyd: client '%s' (%s): slow reader: %zu bytes unsent, nothing written for %u s;"
+               " disconnecting\n",
+               client_id_.c_str(), transport_.peer().c_str(), transport_.queuedBytes(), limit_s);
+  Stats::add(broker_.stats().slow_readers_disconnected);
+  disconnect(Reason::QuotaExceeded, "slow reader: output not drained", true);
+}
+
+void Client::onOutputWritten() {
+  output_stalled_ms_ = 0;
+  if (!finished_ && session_) session_->pump();
+}
+
 // The connection's end for the session: the will (now or delayed), then the session is kept
 // or dropped. Runs once.
 void Client::finish(bool publish_will) {

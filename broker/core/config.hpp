@@ -41,6 +41,10 @@ struct BrokerConfig {
   // Fan-out threshold: conversations with more members (and every channel) get no per-member
   // work beyond writing to online sockets — no delivered/read receipts.
   uint32_t fanout_threshold = 500;
+  // Slow readers: a connection whose unsent output has not drained (no write completed) for this
+  // long is disconnected (5.0: 0x97), freeing its buffers; a persistent session then catches up
+  // from its stored offsets on return. 0 = never.
+  uint32_t slow_reader_timeout_s = 60;
   std::string version = "parley 0.1.0";
 };
 

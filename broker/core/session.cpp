@@ -9,9 +9,16 @@ namespace parley::core {
 
 namespace {
 // Stop writing to a socket that has this much unsent; resume when the writer drains it
-// (the connection pumps the session again after every completed write).
-constexpr size_t kHighWatermark = 1 << 20;
+// (the connection pumps the session again after every completed write). Together with the
+// in-flight byte bound this caps what a reader that stopped reading costs (output buffers plus
+// the messages it has not acknowledged); 256 KiB per write still keeps catch-up at full speed.
+constexpr size_t kHighWatermark = 256 * 1024;
+constexpr size_t kMaxInflightBytes = 256 * 1024;
 constexpr size_t kBacklogChunk = 256;
+
+size_t deliveryBytes(const Delivery& d) {
+  return d.msg->topic.size() + d.msg->payload.size();
+}
 }  // namespace
 
 Session::Session(Broker& broker, std::string client_id, topics::SubscriberId id, bool persistent)
@@ -20,6 +27,16 @@ Session::Session(Broker& broker, std::string client_id, topics::SubscriberId id,
 void Session::pushPending(Delivery d) {
   if (d.msg->publisher_backlog) d.msg->publisher_backlog->fetch_add(1, std::memory_order_relaxed);
   pending_.push_back(std::move(d));
+}
+
+void Session::pushInflight(Inflight f) {
+  inflight_bytes_ += deliveryBytes(f.d);
+  inflight_.push_back(std::move(f));
+}
+
+void Session::eraseInflight(size_t i) {
+  inflight_bytes_ -= deliveryBytes(inflight_[i].d);
+  inflight_.erase(i);
 }
 
 Delivery Session::takePending() {
@@ -40,11 +57,16 @@ void Session::attach(Client* c) {
   // in their original order, before anything new.
   for (size_t i = 0; i < inflight_.size();) {
     Inflight& f = inflight_[i];
+    if (f.d.chat_reload && !chatReload(f.d)) {
+      releasePacketId(f.packet_id);
+      eraseInflight(i);
+      continue;
+    }
     if (f.pubrec) {
       sendPubrel(f.packet_id);
     } else if (!send(f.d, f.packet_id, true)) {
       complete(f);
-      inflight_.erase(i);
+      eraseInflight(i);
       continue;
     }
     ++i;
@@ -126,14 +148,19 @@ void Session::pump() {
       std::min<size_t>(client_->clientReceiveMaximum(), broker_.config().max_inflight);
   bool sent_any = false;
   while (client_ && t.queuedBytes() < kHighWatermark) {
+    // The client holds as many unacknowledged messages as it may: wait for its acks before
+    // reading more from disk, so a reader that stopped reading does not pin a chunk in memory.
+    const bool window_full =
+        inflight_.size() >= window || (inflight_bytes_ >= kMaxInflightBytes && !inflight_.empty());
     if (pending_.empty()) {
+      if (window_full) break;
       if (backlog_) loadBacklogChunk();
       // Conversations being replayed from their log: one chunk at a time, so memory stays
       // bounded however far behind the device is.
       if (pending_.empty() && chat_ && !chat_->replaying.empty()) chatLoadChunk();
       if (pending_.empty()) break;
     }
-    if (pending_.front().qos > 0 && inflight_.size() >= window) break;
+    if (pending_.front().qos > 0 && window_full) break;
     Delivery d = takePending();
     if (d.msg->expires_at_ms && d.msg->expires_at_ms <= broker_.clock().wallMs()) {
       // Message expiry ran out while it waited: it is not delivered (5.0 3.3.2.3.3).
@@ -150,7 +177,7 @@ void Session::pump() {
         complete(f);  // discarded as too large: behave as if delivered
       } else {
         if (f.d.qos == 2 && f.d.queued) broker_.persistQueueEntry(*this, f.d, f.packet_id, false);
-        inflight_.push_back(std::move(f));
+        pushInflight(std::move(f));
       }
     }
     sent_any = true;
@@ -187,7 +214,7 @@ bool Session::loadBacklogChunk() {
           continue;
         }
       }
-      inflight_.push_back(std::move(f));
+      pushInflight(std::move(f));
       continue;
     }
     pushPending(std::move(d));
@@ -285,7 +312,7 @@ void Session::onPuback(uint16_t packet_id) {
   const size_t i = findInflight(packet_id);
   if (i == kNotFound || inflight_[i].d.qos != 1) return;  // unknown id: ignore (spec allows)
   complete(inflight_[i]);
-  inflight_.erase(i);
+  eraseInflight(i);
   pump();
 }
 
@@ -305,7 +332,7 @@ void Session::onPubrec(uint16_t packet_id, bool failed) {
   Inflight& f = inflight_[i];
   if (failed) {  // 5.0: a PUBREC with an error reason ends the flow
     complete(f);
-    inflight_.erase(i);
+    eraseInflight(i);
     pump();
     return;
   }
@@ -320,7 +347,7 @@ void Session::onPubcomp(uint16_t packet_id) {
   const size_t i = findInflight(packet_id);
   if (i == kNotFound || inflight_[i].d.qos != 2) return;
   complete(inflight_[i]);
-  inflight_.erase(i);
+  eraseInflight(i);
   pump();
 }
 

@@ -37,6 +37,7 @@ struct Delivery {
   uint8_t qos = 0;
   bool retain = false;                 // retain flag as it goes on the wire
   bool queued = false;                 // has a queue entry in the store for this session
+  bool chat_reload = false;            // msg is a stub while offline: read the record again
   uint32_t sub_id = 0;                 // first subscription identifier (common case: 0 or one)
   uint64_t chat_seq = 0;               // a conversation's record (topic conv/{id}); 0 = not chat
   std::vector<uint32_t> more_sub_ids;  // the rest, rarely any
@@ -124,6 +125,9 @@ class Session {
   void pushPending(Delivery d);
   Delivery takePending();
   void clearPending();
+  // inflight_ goes through these so inflight_bytes_ stays exact.
+  void pushInflight(Inflight f);
+  void eraseInflight(size_t i);
   uint16_t allocatePacketId();
   void releasePacketId(uint16_t id);
   void complete(Inflight& f);  // delivery finished: delete its queue entry
@@ -162,6 +166,9 @@ class Session {
   void chatAcked(const Delivery& d);
   void chatDetach();  // offline: leave the hub's shard, rewind cursors past dropped deliveries
   void chatReportDelivered();  // hands moved `acked` values to the hub's receipts (per tick)
+  // An in-flight record kept as a stub while offline gets its bytes back from the log; false if
+  // retention removed it (the cursor then rewinds so replay reports the trim).
+  bool chatReload(Delivery& d);
 
   Broker& broker_;
   std::string client_id_;
@@ -173,6 +180,7 @@ class Session {
   std::map<std::string, topics::SubOptions, std::less<>> subs_;
   RingQueue<Delivery> pending_;
   RingQueue<Inflight> inflight_;    // in send order
+  size_t inflight_bytes_ = 0;       // topic + payload bytes of inflight_ (bounds a stuck reader)
   std::vector<uint64_t> pid_bits_;  // packet ids in use; allocated on first QoS>0 send
   uint16_t next_pid_ = 1;
   std::unordered_map<uint16_t, bool> inbound_qos2_;

@@ -298,11 +298,29 @@ void Session::chatTick(int64_t now_ms) {
 
 void Session::chatDetach() {
   // Deliveries still waiting in pending_ are dropped by detach(): read them from the log again.
-  for (size_t i = 0; i < pending_.size(); ++i) {
-    const Delivery& d = pending_[i];
-    if (!d.chat_seq) continue;
+  auto rewind = [this](const Delivery& d) {
     auto it = chat_->cursors.find(convOf(*d.msg));
     if (it != chat_->cursors.end()) it->second.next = std::min(it->second.next, d.chat_seq);
+  };
+  for (size_t i = 0; i < pending_.size(); ++i)
+    if (pending_[i].chat_seq) rewind(pending_[i]);
+  // Unacknowledged chat records are resent on return (DUP, same packet id, MQTT-4.4.0-1), but
+  // the log has their bytes: an offline device keeps only a topic-sized stub per conversation,
+  // not a window of message copies, and chatReload() reads them back on attach.
+  std::unordered_map<std::string, MessagePtr> stubs;
+  for (size_t i = 0; i < inflight_.size(); ++i) {
+    Delivery& d = inflight_[i].d;
+    if (!d.chat_seq || d.chat_reload) continue;
+    MessagePtr& stub = stubs[d.msg->topic];
+    if (!stub) {
+      auto m = std::make_shared<Message>();
+      m->topic = d.msg->topic;
+      m->qos = 1;
+      stub = std::move(m);
+    }
+    inflight_bytes_ -= d.msg->payload.size();
+    d.msg = stub;
+    d.chat_reload = true;
   }
   chatFlushOffsets();
   chatReportDelivered();
@@ -317,6 +335,25 @@ void Session::chatDetach() {
   // A clean session ends with its connection; a persistent one keeps its cursors in memory
   // (in-flight records are resent on return, the rest replays from `next`).
   if (!persistent_) chat_.reset();
+}
+
+bool Session::chatReload(Delivery& d) {
+  ChatHub* hub = broker_.chat();
+  const std::string_view conv = convOf(*d.msg);
+  std::vector<store::ChatRecord> r;
+  if (hub) r = hub->chatStore().loadChatLog(conv, d.chat_seq, 1);
+  if (r.empty() || r[0].seq != d.chat_seq) {
+    // Trimmed by retention meanwhile: replay from here tells the device (HistoryTrimmed).
+    if (chat_) {
+      auto it = chat_->cursors.find(conv);
+      if (it != chat_->cursors.end()) it->second.next = std::min(it->second.next, d.chat_seq);
+    }
+    return false;
+  }
+  d.msg = ChatHub::makeMessage(conv, std::move(r[0].envelope));
+  d.chat_reload = false;
+  inflight_bytes_ += d.msg->payload.size();
+  return true;
 }
 
 void Session::sendEphemeral(const MessagePtr& msg) {

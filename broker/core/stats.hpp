@@ -18,6 +18,7 @@ struct Stats {
   std::atomic<uint64_t> subscriptions{0};
   std::atomic<uint64_t> protocol_errors{0};
   std::atomic<uint64_t> slow_consumers_disconnected{0};  // clean sessions over max_queued_clean
+  std::atomic<uint64_t> slow_readers_disconnected{0};    // output stuck past slow_reader_timeout_s
   std::atomic<uint64_t> publishers_paused{0};            // reads held back by backpressure
   std::atomic<uint64_t> store_errors{0};
   // Access control and limits: each counts the times it refused something.

@@ -12,6 +12,9 @@ namespace asio = boost::asio;
 namespace {
 constexpr size_t kIdleShrink = 16 * 1024;  // buffers above this are released when drained
 constexpr auto kConnectTimeout = std::chrono::seconds(10);
+// A closing connection gets this long to write its last packets (a DISCONNECT with the reason);
+// a peer that does not read them is cut off, or a stuck reader would hold its buffers forever.
+constexpr auto kCloseTimeout = std::chrono::seconds(5);
 }  // namespace
 
 void ConnectionSlot::release() {
@@ -143,7 +146,7 @@ void Endpoint::onWritten(bool ok) {
     return;
   }
   // The stream drained: sessions held back by the watermark may go on.
-  if (!closing_ && client_ && client_->session()) client_->session()->pump();
+  if (!closing_ && client_) client_->onOutputWritten();
   flush();
 }
 
@@ -151,6 +154,17 @@ void Endpoint::close() {
   if (closing_ || closed_) return;
   closing_ = true;
   flush();
+  if (closed_) return;
+  // connect_timer_ is free now: CONNECT arrived (or never will) and reads stopped with closing_.
+  connect_timer_.expires_after(kCloseTimeout);
+  std::weak_ptr<Endpoint> weak = shared_from_this();
+  connect_timer_.async_wait([weak](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->closed_) return;
+    std::fprintf(stderr, "parleyd: %s: last packets not read within 5 s; closing\n",
+                 self->info_.peer.c_str());
+    self->lost();
+  });
 }
 
 void Endpoint::shutdown() {

@@ -223,6 +223,68 @@ TEST_F(ChatCoreTest, UnacknowledgedMessagesAreSentAgainAfterReconnect) {
   auto again = take(bob2);
   EXPECT_EQ(seqs(again), range(2, 6));  // resent (DUP), not twice
   for (auto& p : again.raw) EXPECT_TRUE(p.dup);
+  // While offline they were kept as stubs and read back from the log: the bytes are whole.
+  for (size_t i = 0; i < again.msgs.size(); ++i) EXPECT_EQ(again.msgs[i].content.body, "m") << i;
+}
+
+// A reader that does not acknowledge gets at most ~256 KiB of messages in flight, however large
+// its receive maximum: the rest waits in the log, not in memory (issue 4, backpressure).
+TEST_F(ChatCoreTest, InflightIsBoundedInBytesForAReaderThatDoesNotAcknowledge) {
+  createGroup("g1", {"alice", "bob"});
+  auto& bob = connectUser("bob-phone", "bob", true, false, 3600);
+  auto& alice = connectUser("alice-phone", "alice", true, true);
+  take(bob);
+  const std::string body(4096, 'x');
+  for (int i = 0; i < 200; ++i)
+    chatSend(alice, "g1", "c" + std::to_string(i), body, uint16_t(i % 60000 + 1));
+  take(alice);
+  auto first = take(bob, false);
+  EXPECT_GE(first.msgs.size(), 60u);  // ~256 KiB of 4 KiB records
+  EXPECT_LE(first.msgs.size(), 66u);
+  for (auto& p : first.raw)
+    send(bob, mqtt::Ack{mqtt::PacketType::Puback, p.packet_id, mqtt::Reason::Success, {}});
+  auto rest = take(bob);
+  std::vector<uint64_t> all = seqs(first);
+  for (auto s : seqs(rest)) all.push_back(s);
+  EXPECT_EQ(all, range(2, 201));
+}
+
+// A connection whose output does not drain for --slow-reader-timeout is disconnected with 0x97;
+// its persistent session then resumes from its offsets with nothing lost.
+TEST_F(ChatCoreTest, SlowReaderIsDisconnectedAndCatchesUpOnReturn) {
+  config_.slow_reader_timeout_s = 10;
+  restart();
+  createGroup("g1", {"alice", "bob"});
+  auto& bob = connectUser("bob-phone", "bob", true, false, 3600);
+  auto& alice = connectUser("alice-phone", "alice", true, true);
+  auto got = take(bob);
+  bob.transport.setUnsent(300 * 1024);  // stopped reading
+  for (int i = 0; i < 20; ++i) chatSend(alice, "g1", "c" + std::to_string(i), "m", uint16_t(i + 1));
+  take(alice);
+  EXPECT_TRUE(take(bob, false).msgs.empty());  // above the watermark: nothing more written
+  broker_->tick(0);
+  clock_.advance(9000);
+  broker_->tick(0);
+  EXPECT_FALSE(bob.transport.closed());  // not yet
+  // A write that completes shows the reader is alive: the clock starts again.
+  bob.client->onOutputWritten();
+  clock_.advance(5000);
+  broker_->tick(0);
+  clock_.advance(6000);
+  broker_->tick(0);
+  EXPECT_FALSE(bob.transport.closed());
+  clock_.advance(5000);
+  broker_->tick(0);
+  ASSERT_TRUE(bob.transport.closed());
+  auto last = bob.transport.take(mqtt::Version::V5);
+  ASSERT_FALSE(last.empty());
+  auto* d = std::get_if<mqtt::Disconnect>(&last.back());
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->reason, mqtt::Reason::QuotaExceeded);
+  EXPECT_EQ(broker_->stats().slow_readers_disconnected.load(), 1u);
+  drop(bob);
+  auto& bob2 = connectUser("bob-phone", "bob", true, false, 3600);
+  EXPECT_EQ(seqs(take(bob2)), range(2, 21));
 }
 
 TEST_F(ChatCoreTest, MembersAddedAndRemovedWhileOnline) {

@@ -66,8 +66,10 @@ class FakeTransport : public core::Transport {
   mqtt::Buffer& output() override { return out_; }
   void requestFlush() override {}
   void close() override { closed_ = true; }
-  size_t queuedBytes() const override { return 0; }
+  size_t queuedBytes() const override { return unsent_; }
   const std::string& peer() const override { return peer_; }
+  // Pretends `n` bytes sit unsent in the socket's buffers (a reader that stopped reading).
+  void setUnsent(size_t n) { unsent_ = n; }
 
   // Decodes and removes everything written so far.
   std::vector<mqtt::Packet> take(mqtt::Version v) {
@@ -99,6 +101,7 @@ class FakeTransport : public core::Transport {
  private:
   mqtt::Buffer out_;
   bool closed_ = false;
+  size_t unsent_ = 0;
   std::string peer_ = "test";
   std::deque<std::string> texts_;
 };
