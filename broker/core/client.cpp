@@ -65,6 +65,7 @@ void Client::onPacket(mqtt::Packet& packet) {
         if constexpr (std::is_same_v<T, mqtt::Publish>) {
           handlePublish(p);
         } else if constexpr (std::is_same_v<T, mqtt::Ack>) {
+          output_stalled_ms_ = 0;  // the reader is consuming (checkSlowReader)
           switch (p.type) {
             case mqtt::PacketType::Puback:
               session_->onPuback(p.packet_id);
@@ -641,7 +642,9 @@ void Client::checkKeepAlive(int64_t now_ms) {
 void Client::checkSlowReader(int64_t now_ms) {
   const uint32_t limit_s = broker_.config().slow_reader_timeout_s;
   if (finished_ || !got_connect_ || limit_s == 0) return;
-  if (transport_.queuedBytes() == 0) {
+  // Waiting on the reader: bytes it has not taken from the socket, or a full in-flight window
+  // with more to send. Progress (a completed write, an acknowledgement) restarts the clock.
+  if (transport_.queuedBytes() == 0 && !(session_ && session_->blockedOnClient())) {
     output_stalled_ms_ = 0;
     return;
   }
@@ -651,8 +654,8 @@ void Client::checkSlowReader(int64_t now_ms) {
   }
   if (now_ms - output_stalled_ms_ < int64_t(limit_s) * 1000) return;
   std::fprintf(stderr,
-               "parleyd: client '%s' (%s): slow reader: %zu bytes unsent, nothing written for %u s;"
-               " disconnecting\n",
+               "parleyd: client '%s' (%s): slow reader: %zu bytes unsent, no write completed and no"
+               " acknowledgement for %u s; disconnecting\n",
                client_id_.c_str(), transport_.peer().c_str(), transport_.queuedBytes(), limit_s);
   Stats::add(broker_.stats().slow_readers_disconnected);
   disconnect(Reason::QuotaExceeded, "slow reader: output not drained", true);

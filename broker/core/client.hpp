@@ -35,9 +35,10 @@ class Client : public std::enable_shared_from_this<Client> {
   void onConnectionLost();
   // Called by the broker's per-thread tick.
   void checkKeepAlive(int64_t now_ms);
-  // Per tick as well: ends a connection whose output has not drained for
-  // BrokerConfig::slow_reader_timeout_s (a reader that stopped reading holds buffers and, for a
-  // clean session, a queue; a persistent one is better served from its offsets later).
+  // Per tick as well: ends a connection that has not consumed anything (no write completed, no
+  // acknowledgement) for BrokerConfig::slow_reader_timeout_s while output or messages wait for
+  // it (a reader that stopped reading holds buffers and, for a clean session, a queue; a
+  // persistent one is better served from its offsets later).
   void checkSlowReader(int64_t now_ms);
   // The net layer finished a write: the reader is alive; sessions held back by the watermark go on.
   void onOutputWritten();
@@ -108,7 +109,7 @@ class Client : public std::enable_shared_from_this<Client> {
   bool finished_ = false;
   uint16_t keep_alive_s_ = 0;
   int64_t last_rx_ms_ = 0;
-  int64_t output_stalled_ms_ = 0;  // first tick that saw unsent output since the last write
+  int64_t output_stalled_ms_ = 0;  // first tick that saw the reader stalled since its last progress
   uint16_t client_receive_max_ = 65535;
   uint32_t client_max_packet_ = 0;  // 0 = no limit
   uint16_t client_topic_alias_max_ = 0;

@@ -185,6 +185,15 @@ void Session::pump() {
   if (sent_any && client_) t.requestFlush();
 }
 
+bool Session::blockedOnClient() const {
+  if (!client_) return false;
+  const size_t window =
+      std::min<size_t>(client_->clientReceiveMaximum(), broker_.config().max_inflight);
+  const bool full =
+      inflight_.size() >= window || (inflight_bytes_ >= kMaxInflightBytes && !inflight_.empty());
+  return full && (!pending_.empty() || backlog_ || (chat_ && !chat_->replaying.empty()));
+}
+
 bool Session::loadBacklogChunk() {
   auto entries = broker_.store().loadQueue(client_id_, backlog_from_, kBacklogChunk);
   for (auto& e : entries) {

@@ -63,6 +63,9 @@ class Session {
   void deliver(Delivery d);
   // Send what the client's receive maximum and the socket's watermark allow.
   void pump();
+  // The in-flight window is full and more waits: only the client's acknowledgements can move
+  // this session (slow-reader detection).
+  bool blockedOnClient() const;
 
   // Acknowledgements from the client.
   void onPuback(uint16_t packet_id);

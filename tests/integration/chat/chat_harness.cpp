@@ -259,7 +259,7 @@ ChatDevice::ChatDevice(uint16_t port, int version, std::string device, std::stri
       persistent_(persistent) {}
 
 std::optional<itest::ConnAck> ChatDevice::connect() {
-  cli_ = std::make_unique<itest::RawClient>(port_, version_);
+  cli_ = std::make_unique<itest::RawClient>(port_, version_, rcvbuf_);
   acks_.clear();
   subacks_.clear();
   unacked_.clear();

@@ -118,7 +118,9 @@ class ChatDevice {
     return connect();
   }
   void disconnect();  // DISCONNECT 0x00 and close
-  void abort();       // drop the socket without DISCONNECT
+  // SO_RCVBUF for the next connect() (0 = the kernel's default).
+  void setReceiveBuffer(int bytes) { rcvbuf_ = bytes; }
+  void abort();  // drop the socket without DISCONNECT
   bool closed() const { return !cli_ || cli_->closed(); }
 
   // Reads whatever arrived within `timeout` (the first read waits, the rest do not).
@@ -163,6 +165,7 @@ class ChatDevice {
   int version_;
   std::string device_, user_;
   bool persistent_;
+  int rcvbuf_ = 0;
   bool auto_ack_ = true;
   uint16_t next_id_ = 0;
   std::unique_ptr<itest::RawClient> cli_;

@@ -330,11 +330,12 @@ const char* typeName(uint8_t type) {
 
 // ---- RawClient ----
 
-RawClient::RawClient(uint16_t port, int version) : version_(version) {
+RawClient::RawClient(uint16_t port, int version, int rcvbuf) : version_(version) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) throw std::runtime_error("socket failed");
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (rcvbuf > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);

@@ -156,7 +156,9 @@ const char* typeName(uint8_t type);
 // A blocking TCP client to 127.0.0.1 with bounded reads.
 class RawClient {
  public:
-  RawClient(uint16_t port, int version = 4);
+  // `rcvbuf` > 0 sets SO_RCVBUF before connecting: a small one makes a client that stops
+  // reading back up the broker quickly (the kernel no longer absorbs megabytes for it).
+  RawClient(uint16_t port, int version = 4, int rcvbuf = 0);
   ~RawClient();
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;

@@ -249,6 +249,35 @@ TEST_F(ChatCoreTest, InflightIsBoundedInBytesForAReaderThatDoesNotAcknowledge) {
   EXPECT_EQ(all, range(2, 201));
 }
 
+// The kernel may absorb a stuck reader's bytes: then its full in-flight window with more waiting
+// is what shows it stopped — acknowledgements restart the clock, silence ends the connection.
+TEST_F(ChatCoreTest, ReaderThatStopsAcknowledgingIsDisconnected) {
+  config_.slow_reader_timeout_s = 10;
+  restart();
+  createGroup("g1", {"alice", "bob"});
+  auto& bob = connectUser("bob-phone", "bob", true, false, 3600);
+  auto& alice = connectUser("alice-phone", "alice", true, true);
+  take(bob);
+  const std::string body(4096, 'x');
+  for (int i = 0; i < 100; ++i)
+    chatSend(alice, "g1", "c" + std::to_string(i), body, uint16_t(i + 1));
+  take(alice);
+  auto first = take(bob, false);
+  ASSERT_LT(first.msgs.size(), 100u);  // window full, more waiting
+  broker_->tick(0);
+  clock_.advance(8000);
+  send(bob, mqtt::Ack{mqtt::PacketType::Puback, first.raw[0].packet_id, mqtt::Reason::Success, {}});
+  clock_.advance(8000);
+  broker_->tick(0);
+  EXPECT_FALSE(bob.transport.closed());  // the ack was progress
+  clock_.advance(11000);
+  broker_->tick(0);
+  EXPECT_TRUE(bob.transport.closed());
+  drop(bob);
+  auto& bob2 = connectUser("bob-phone", "bob", true, false, 3600);
+  EXPECT_EQ(seqs(take(bob2)), range(3, 101));
+}
+
 // A connection whose output does not drain for --slow-reader-timeout is disconnected with 0x97;
 // its persistent session then resumes from its offsets with nothing lost.
 TEST_F(ChatCoreTest, SlowReaderIsDisconnectedAndCatchesUpOnReturn) {
