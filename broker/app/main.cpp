@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
   size_t threads = std::max(1u, std::thread::hardware_concurrency());
   uint32_t max_packet = cfg.max_packet_size;
   std::string auth_mode = "none", jwt_key_file;
+  std::string presence_policy = "shared";
   auth::JwtOptions jwt;
   int tls_port = -1, ws_port = -1, wss_port = -1;
   std::string password_file, acl_file;
@@ -202,6 +203,9 @@ int main(int argc, char** argv) {
      "HS256: file holding the shared secret; RS256/ES256: PEM public key")
     ("presence-grace", po::value(&cfg.presence_grace_s)->default_value(cfg.presence_grace_s),
      "seconds a user stays online after its last device dropped without DISCONNECT")
+    ("presence-policy", po::value(&presence_policy)->default_value(presence_policy),
+     "who may subscribe to presence/{user} besides the user: shared (users sharing a "
+     "conversation), self (nobody else) or authenticated (any logged-in user)")
     ("receipts-interval-ms", po::value(&cfg.receipts_interval_ms)->default_value(cfg.receipts_interval_ms),
      "at most one conv/{id}/receipts event per conversation per this interval")
     ("fanout-threshold", po::value(&cfg.fanout_threshold)->default_value(cfg.fanout_threshold),
@@ -263,6 +267,14 @@ int main(int argc, char** argv) {
   if (threads > 255) threads = 255;
 
   try {
+    if (presence_policy == "shared")
+      cfg.presence_policy = core::PresencePolicy::Shared;
+    else if (presence_policy == "self")
+      cfg.presence_policy = core::PresencePolicy::Self;
+    else if (presence_policy == "authenticated")
+      cfg.presence_policy = core::PresencePolicy::Authenticated;
+    else
+      throw std::runtime_error("--presence-policy must be shared, self or authenticated");
     std::filesystem::create_directories(sopts.path);
     auto store = store::openRocksDbStore(sopts);
     SystemClock clock;

@@ -422,7 +422,7 @@ void Broker::fillEncodings(Message& m, const std::vector<Target>& targets) {
 }
 
 bool Broker::publish(std::shared_ptr<Message> msg, std::function<void(bool ok)> on_durable,
-                     const Session* from, uint16_t inbound_qos2_id, bool force_ordered) {
+                     const Session* from, uint16_t inbound_qos2_id, bool force_ordered, bool sync) {
   std::vector<Target> targets;
   collectTargets(*msg, from ? from->id() : 0, targets);
   fillEncodings(*msg, targets);
@@ -467,7 +467,7 @@ bool Broker::publish(std::shared_ptr<Message> msg, std::function<void(bool ok)> 
     dispatch(msg, std::move(targets));
     return false;
   }
-  ws.setNeedsSync(!ws.empty() && (msg->qos > 0 || retain_change));
+  ws.setNeedsSync(sync && !ws.empty() && (msg->qos > 0 || retain_change));
   // After commit() the message belongs to the completion: it sets the store id, publishes the
   // retained copy and hands the message to subscribers, all before anyone else can see it.
   // The reference count is set under refs_mu_ held across commit(), so a session that reads the

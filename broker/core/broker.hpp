@@ -108,10 +108,11 @@ class Broker {
   // same publisher is still in the store queue), returns true and later runs `on_durable` on the
   // calling thread — the PUBACK/PUBREC goes out from there. Otherwise delivers at once, returns
   // false and does not call `on_durable`. `inbound_qos2_id` is persisted in the same write when
-  // the publisher's session is persistent.
+  // the publisher's session is persistent. `sync` = false: the write need not wait for an fsync
+  // (the broker's own best-effort messages, such as presence).
   bool publish(std::shared_ptr<Message> msg, std::function<void(bool ok)> on_durable,
                const Session* from = nullptr, uint16_t inbound_qos2_id = 0,
-               bool force_ordered = false);
+               bool force_ordered = false, bool sync = true);
   // A will: its message expiry starts now, when it is published (5.0 3.1.3.2.4).
   void publishWill(std::shared_ptr<Message> will);
   // The session of `client_id` if it lives on the calling thread.

@@ -180,7 +180,9 @@ void ChatHub::publishPresence(const std::string& user, bool online, uint32_t dev
   m->payload = chat::encodePresence(p);
   m->qos = 1;
   m->retain = true;
-  broker_.publish(std::move(m), nullptr);
+  // Presence is best-effort (PRODUCT.md guarantee 5) and reconciled at start-up: no fsync, so
+  // a storm of connects does not queue behind the disk.
+  broker_.publish(std::move(m), nullptr, nullptr, 0, false, false);
 }
 
 void ChatHub::deviceOnline(const std::string& user) {
@@ -245,6 +247,14 @@ void ChatHub::reconcilePresence() {
 bool ChatHub::maySeePresence(const std::string& reader, std::string_view target) {
   if (reader.empty()) return false;
   if (reader == target) return true;
+  switch (broker_.config().presence_policy) {
+    case PresencePolicy::Self:
+      return false;
+    case PresencePolicy::Authenticated:
+      return true;
+    case PresencePolicy::Shared:
+      break;
+  }
   // Shares a conversation: walk the smaller side's conversations in pages.
   store::ChatStore& cs = chatStore();
   for (std::string after;;) {

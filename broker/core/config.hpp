@@ -6,6 +6,10 @@
 
 namespace parley::core {
 
+// Who may subscribe to presence/{user} (besides the user): users sharing a conversation with it
+// (the default), only the user itself, or any authenticated user.
+enum class PresencePolicy : uint8_t { Shared, Self, Authenticated };
+
 struct BrokerConfig {
   uint32_t max_packet_size = 1 << 20;    // bytes; larger packets → disconnect 0x95
   uint16_t receive_maximum = 1024;       // QoS>0 PUBLISHes a client may have unacked to us
@@ -34,6 +38,7 @@ struct BrokerConfig {
   // Chat layer II. A device that drops without DISCONNECT keeps its user "online" this long
   // (a flaky link reconnecting within it causes no flap); a clean DISCONNECT counts at once.
   uint32_t presence_grace_s = 5;
+  PresencePolicy presence_policy = PresencePolicy::Shared;
   // Typing signals forwarded per connection and conversation: at most one per this interval.
   uint32_t typing_interval_ms = 1000;
   // Receipts: at most one conv/{id}/receipts event per conversation per interval (coalesced).

@@ -557,6 +557,29 @@ TEST_F(ChatCoreTest, PresenceAggregatesDevicesWithGraceForUncleanDrops) {
   EXPECT_EQ(e.acks[0].reason, mqtt::Reason::NotAuthorized);
 }
 
+// --presence-policy: "self" lets nobody else read a user's presence, "authenticated" lets any
+// logged-in user; anonymous clients never (issue 4: who may subscribe is a policy).
+TEST_F(ChatCoreTest, PresencePolicyDecidesWhoMaySubscribe) {
+  createGroup("g1", {"alice", "bob"});
+  auto codes = [&](TestClient& tc) {
+    subscribe(tc, "presence/alice", 1, 7);
+    auto s = only<mqtt::Suback>(tc.transport.take(tc.version));
+    return s.size() == 1 ? s[0].reasons[0] : mqtt::Reason::UnspecifiedError;
+  };
+  config_.presence_policy = core::PresencePolicy::Self;
+  restart();
+  EXPECT_EQ(codes(connectUser("bob-1", "bob", true, true)), mqtt::Reason::NotAuthorized);
+  EXPECT_EQ(codes(connectUser("alice-1", "alice", true, true)), mqtt::Reason::GrantedQoS1);
+  config_.presence_policy = core::PresencePolicy::Authenticated;
+  restart();
+  EXPECT_EQ(codes(connectUser("eve-1", "eve", true, true)), mqtt::Reason::GrantedQoS1);
+  EXPECT_EQ(codes(connectUser("anon-1", "", true, true)), mqtt::Reason::NotAuthorized);
+  config_.presence_policy = core::PresencePolicy::Shared;
+  restart();
+  EXPECT_EQ(codes(connectUser("bob-2", "bob", true, true)), mqtt::Reason::GrantedQoS1);
+  EXPECT_EQ(codes(connectUser("eve-2", "eve", true, true)), mqtt::Reason::NotAuthorized);
+}
+
 TEST_F(ChatCoreTest, PresenceLeftOnlineByACrashIsResetAtStart) {
   createGroup("g1", {"alice", "bob"});
   connectUser("alice-phone", "alice", true, false, 3600);
