@@ -275,12 +275,14 @@ void Client::handlePublish(mqtt::Publish& p) {
     if (!v5 || alias == 0 || alias > cfg.topic_alias_maximum)
       return protocolError(Reason::TopicAliasInvalid, "topic alias out of range");
     if (topic.empty()) {
-      auto it = inbound_aliases_.find(alias);
-      if (it == inbound_aliases_.end())
+      if (!inbound_aliases_) return protocolError(Reason::ProtocolError, "unknown topic alias");
+      auto it = inbound_aliases_->find(alias);
+      if (it == inbound_aliases_->end())
         return protocolError(Reason::ProtocolError, "unknown topic alias");
       topic = it->second;
     } else {
-      inbound_aliases_[alias] = std::string(topic);
+      if (!inbound_aliases_) inbound_aliases_ = std::make_unique<InboundAliases>();
+      (*inbound_aliases_)[alias] = std::string(topic);
     }
   } else if (topic.empty()) {
     return protocolError(Reason::ProtocolError, "empty topic without alias");
@@ -615,16 +617,17 @@ void Client::onConnectionLost() {
 uint16_t Client::outboundAlias(const std::string& topic, bool& known) {
   known = false;
   if (client_topic_alias_max_ == 0 || !mqtt::isV5(version_)) return 0;
-  auto it = outbound_aliases_.find(topic);
-  if (it != outbound_aliases_.end()) {
+  if (!outbound_aliases_) outbound_aliases_ = std::make_unique<OutboundAliases>();
+  auto it = outbound_aliases_->find(topic);
+  if (it != outbound_aliases_->end()) {
     known = true;
     return it->second;
   }
   // Aliases are handed out first come, first served and never reassigned: simple, and the
   // topics a device hears most are usually the first it hears.
-  if (outbound_aliases_.size() >= client_topic_alias_max_) return 0;
-  const auto alias = static_cast<uint16_t>(outbound_aliases_.size() + 1);
-  outbound_aliases_.emplace(topic, alias);
+  if (outbound_aliases_->size() >= client_topic_alias_max_) return 0;
+  const auto alias = static_cast<uint16_t>(outbound_aliases_->size() + 1);
+  outbound_aliases_->emplace(topic, alias);
   return alias;
 }
 

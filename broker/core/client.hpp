@@ -67,7 +67,9 @@ class Client : public std::enable_shared_from_this<Client> {
   // when none can be used; `known` tells whether the client already has the mapping (then the
   // topic may be left out of the PUBLISH).
   uint16_t outboundAlias(const std::string& topic, bool& known);
-  void forgetAlias(const std::string& topic) { outbound_aliases_.erase(topic); }
+  void forgetAlias(const std::string& topic) {
+    if (outbound_aliases_) outbound_aliases_->erase(topic);
+  }
 
   // Packet ids the client may use for QoS>0 that the broker has not yet answered.
   void inboundDone() {
@@ -118,8 +120,12 @@ class Client : public std::enable_shared_from_this<Client> {
   std::shared_ptr<std::atomic<int64_t>> backlog_;  // shared with this client's messages
   uint32_t broker_config_publisher_backlog_limit_ =
       0;  // our PUBLISHes still in the store queue (keeps topic order)
-  std::unordered_map<uint16_t, std::string> inbound_aliases_;
-  std::unordered_map<std::string, uint16_t> outbound_aliases_;
+  // Topic aliases (5.0, when used at all): allocated on first use, since an empty hash map is
+  // 56 bytes in every idle connection.
+  using InboundAliases = std::unordered_map<uint16_t, std::string>;
+  using OutboundAliases = std::unordered_map<std::string, uint16_t>;
+  std::unique_ptr<InboundAliases> inbound_aliases_;
+  std::unique_ptr<OutboundAliases> outbound_aliases_;
   std::unique_ptr<mqtt::Will> will_;  // rare, and large: not inline
   bool request_problem_info_ = true;
   bool presence_counted_ = false;  // counted as one of user_'s connected devices

@@ -74,7 +74,11 @@ class Session {
 
   // QoS 2 packet ids received from the client and not yet released (PUBREL), with whether the
   // message is durable yet (only then may a retransmission be answered with PUBREC).
-  std::unordered_map<uint16_t, bool>& inboundQos2() { return inbound_qos2_; }
+  // Allocated on first use: most sessions never receive QoS 2.
+  std::unordered_map<uint16_t, bool>& inboundQos2() {
+    if (!inbound_qos2_) inbound_qos2_ = std::make_unique<std::unordered_map<uint16_t, bool>>();
+    return *inbound_qos2_;
+  }
 
   std::map<std::string, topics::SubOptions, std::less<>>& subscriptions() { return subs_; }
 
@@ -186,7 +190,7 @@ class Session {
   size_t inflight_bytes_ = 0;       // topic + payload bytes of inflight_ (bounds a stuck reader)
   std::vector<uint64_t> pid_bits_;  // packet ids in use; allocated on first QoS>0 send
   uint16_t next_pid_ = 1;
-  std::unordered_map<uint16_t, bool> inbound_qos2_;
+  std::unique_ptr<std::unordered_map<uint16_t, bool>> inbound_qos2_;
   bool backlog_ = false;
   uint64_t backlog_from_ = 0;  // next store id to read while in backlog mode
   uint64_t live_from_ = 0;     // queued live deliveries below this were already read from disk
