@@ -740,6 +740,7 @@ class RocksDbStore final : public Store, public ChatStore {
     s.batches = batches_.load(std::memory_order_relaxed);
     s.syncs = syncs_.load(std::memory_order_relaxed);
     s.bytes_written = bytes_written_.load(std::memory_order_relaxed);
+    s.records_written = records_written_.load(std::memory_order_relaxed);
     return s;
   }
 
@@ -874,6 +875,7 @@ class RocksDbStore final : public Store, public ChatStore {
       batches_.fetch_add(1, std::memory_order_relaxed);
       if (status.ok()) {
         bytes_written_.fetch_add(batch_.GetDataSize(), std::memory_order_relaxed);
+        records_written_.fetch_add(batch_.Count(), std::memory_order_relaxed);
         if (wo.sync) syncs_.fetch_add(1, std::memory_order_relaxed);
         outcome = wo.sync ? WriteOutcome::Synced : WriteOutcome::Unsynced;
       } else {
@@ -1078,7 +1080,7 @@ class RocksDbStore final : public Store, public ChatStore {
   RecordEncoder enc_;
   std::string key_, value_;
 
-  std::atomic<uint64_t> commits_{0}, batches_{0}, syncs_{0}, bytes_written_{0};
+  std::atomic<uint64_t> commits_{0}, batches_{0}, syncs_{0}, bytes_written_{0}, records_written_{0};
 
   std::thread writer_;  // last: it starts in the constructor and uses everything above
 };

@@ -165,6 +165,10 @@ class Store {
     uint64_t batches = 0;  // RocksDB writes issued (group commits)
     uint64_t syncs = 0;    // of which synced
     uint64_t bytes_written = 0;
+    // Keys put or deleted by successful writes (one per Put/Delete/DeleteRange in the batch).
+    // Shows how much a code path writes, independent of how commits were grouped: e.g. a chat
+    // send is a constant handful whatever the conversation's size.
+    uint64_t records_written = 0;
   };
   virtual Stats stats() const = 0;
 };

@@ -664,6 +664,7 @@ void Broker::publishSys() {
       {"$SYS/broker/uptime", static_cast<uint64_t>(up_s)},
       {"$SYS/broker/store/commits", ss.commits},
       {"$SYS/broker/store/syncs", ss.syncs},
+      {"$SYS/broker/store/records written", ss.records_written},
       {"$SYS/broker/limits/auth failures", Stats::get(stats_.auth_failures)},
       {"$SYS/broker/limits/acl denied", Stats::get(stats_.acl_denied)},
       {"$SYS/broker/limits/connections refused max", Stats::get(stats_.connections_refused_max)},

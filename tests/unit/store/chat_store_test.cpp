@@ -307,5 +307,29 @@ TEST_F(ChatStoreTest, ChatOpsShareTheGroupCommit) {
   EXPECT_EQ(chat_->loadChatHead("c"), 1u);
 }
 
+// What a chat send costs in keys, whatever the conversation's size: the log record, its dedup
+// entry and the head (a system record has no cmid, so no dedup entry). The integration test of
+// a 10,000-member channel relies on this constant via Store::Stats::records_written.
+TEST_F(ChatStoreTest, RecordsWrittenPerChatOp) {
+  auto before = store_->stats().records_written;
+  commitOne(WriteSet::PutChatRecord{record("c", 1, "alice", "m-1")});
+  EXPECT_EQ(store_->stats().records_written - before, 3u);
+  before = store_->stats().records_written;
+  commitOne(WriteSet::PutChatRecord{record("c", 2, "", "")});
+  EXPECT_EQ(store_->stats().records_written - before, 3u) << "record() fills a default cmid";
+  ChatRecord system = record("c", 3, "", "");
+  system.cmid.clear();
+  before = store_->stats().records_written;
+  commitOne(WriteSet::PutChatRecord{system});
+  EXPECT_EQ(store_->stats().records_written - before, 2u);
+  // A member is its M key and the user -> conversation index entry.
+  before = store_->stats().records_written;
+  commitOne(WriteSet::PutMember{Member{"c", "bob", MemberRole::Member, 0}});
+  EXPECT_EQ(store_->stats().records_written - before, 2u);
+  before = store_->stats().records_written;
+  commitOne(WriteSet::PutChatOffset{ChatOffset{"bob-phone", "c", 3}});
+  EXPECT_EQ(store_->stats().records_written - before, 1u);
+}
+
 }  // namespace
 }  // namespace parley::store

@@ -568,6 +568,47 @@ TEST_F(StoreTest, EmptyWriteSetCompletesWithoutAWrite) {
   EXPECT_EQ(store->stats().batches, 0u);
 }
 
+// records_written counts keys, not commits: it is what the integration tests use to show that a
+// code path writes a constant number of records (a chat send to a 10,000-member channel).
+TEST_F(StoreTest, RecordsWrittenCountsEveryKeyPutOrDeleted) {
+  auto store = openStore(dir_.path());
+  EXPECT_EQ(store->stats().records_written, 0u);
+  WriteSet ws;
+  ws.add(WriteSet::PutSession{SessionRecord{"dev", 60, 5, 0}});
+  SubscriptionRecord sub;
+  sub.client_id = "dev";
+  sub.filter = "a/b";
+  ws.add(WriteSet::PutSubscription{sub});
+  ws.add(WriteSet::DeleteQueueEntry{"dev", 7});
+  ws.add(WriteSet::DeleteRetained{"r/t"});
+  ASSERT_TRUE(commitAndWait(*store, std::move(ws)).ok);
+  EXPECT_EQ(store->stats().records_written, 4u);
+
+  // A new message is its own key plus the highest-id marker written with the group.
+  WriteSet ws2;
+  ws2.add(WriteSet::PutMessage{makeMessage("t", "p")});
+  ASSERT_TRUE(commitAndWait(*store, std::move(ws2)).ok);
+  EXPECT_EQ(store->stats().records_written, 6u);
+
+  // Nothing written, nothing counted.
+  ASSERT_TRUE(commitAndWait(*store, WriteSet{}).ok);
+  EXPECT_EQ(store->stats().records_written, 6u);
+
+  // Grouped or not, the count is the same: 50 sets of one key each from several threads.
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 5; ++t) {
+    threads.emplace_back([&store, t] {
+      for (int i = 0; i < 10; ++i) {
+        WriteSet one;
+        one.add(WriteSet::PutInbound{"dev-" + std::to_string(t), static_cast<uint16_t>(i + 1)});
+        commitAndWait(*store, std::move(one));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(store->stats().records_written, 56u);
+}
+
 // --- start-up garbage collection -------------------------------------------------------------
 
 TEST_F(StoreTest, DeleteUnreferencedMessages) {
