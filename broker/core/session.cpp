@@ -15,6 +15,7 @@ namespace {
 constexpr size_t kHighWatermark = 256 * 1024;
 constexpr size_t kMaxInflightBytes = 256 * 1024;
 constexpr size_t kBacklogChunk = 256;
+constexpr size_t kPidScanLimit = 32;  // in flight below this: packet-id clashes by scanning
 
 size_t deliveryBytes(const Delivery& d) {
   return d.msg->topic.size() + d.msg->payload.size();
@@ -213,8 +214,7 @@ bool Session::loadBacklogChunk() {
     if (e.packet_id) {
       // In flight before a restart: resend with its packet id (QoS 2 exactly-once needs it).
       Inflight f{std::move(d), e.packet_id, e.pubrec_received};
-      if (pid_bits_.empty()) pid_bits_.assign(1024, 0);
-      pid_bits_[f.packet_id >> 6] |= 1ull << (f.packet_id & 63);
+      if (!pid_bits_.empty()) pid_bits_[f.packet_id >> 6] |= 1ull << (f.packet_id & 63);
       if (client_) {
         if (f.pubrec) {
           sendPubrel(f.packet_id);
@@ -283,16 +283,29 @@ void Session::sendPubrel(uint16_t packet_id) {
 }
 
 uint16_t Session::allocatePacketId() {
-  if (pid_bits_.empty()) pid_bits_.assign(1024, 0);
+  // Few in flight (the common case: a chat member getting a message now and then): clashes are
+  // found by scanning inflight_, so no 8 KiB bitmap is allocated and cleared per message. Many
+  // in flight: a bitmap of all 65,535 ids, kept until the window empties again.
+  if (pid_bits_.empty() && inflight_.size() >= kPidScanLimit) {
+    pid_bits_.assign(1024, 0);
+    for (size_t i = 0; i < inflight_.size(); ++i) {
+      const uint16_t used = inflight_[i].packet_id;
+      pid_bits_[used >> 6] |= 1ull << (used & 63);
+    }
+  }
   for (int tries = 0; tries < 65535; ++tries) {
-    uint16_t id = next_pid_;
+    const uint16_t id = next_pid_;
     next_pid_ = next_pid_ == 65535 ? 1 : next_pid_ + 1;
-    uint64_t& word = pid_bits_[id >> 6];
-    const uint64_t bit = 1ull << (id & 63);
-    if (!(word & bit)) {
+    if (!pid_bits_.empty()) {
+      uint64_t& word = pid_bits_[id >> 6];
+      const uint64_t bit = 1ull << (id & 63);
+      if (word & bit) continue;
       word |= bit;
       return id;
     }
+    bool used = false;
+    for (size_t i = 0; i < inflight_.size() && !used; ++i) used = inflight_[i].packet_id == id;
+    if (!used) return id;
   }
   return 0;  // unreachable: inflight is bounded by receive maximum (< 65535)
 }

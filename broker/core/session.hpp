@@ -188,7 +188,7 @@ class Session {
   RingQueue<Delivery> pending_;
   RingQueue<Inflight> inflight_;    // in send order
   size_t inflight_bytes_ = 0;       // topic + payload bytes of inflight_ (bounds a stuck reader)
-  std::vector<uint64_t> pid_bits_;  // packet ids in use; allocated on first QoS>0 send
+  std::vector<uint64_t> pid_bits_;  // packet ids in use, only while many are in flight
   uint16_t next_pid_ = 1;
   std::unique_ptr<std::unordered_map<uint16_t, bool>> inbound_qos2_;
   bool backlog_ = false;

@@ -1,5 +1,7 @@
 // The broker core's behaviour without sockets: CONNECT/CONNACK, QoS flows, queues, persistence
 // across a restart, keep-alive with an injected clock.
+#include <set>
+
 #include "core_harness.hpp"
 
 namespace parley::testing {
@@ -133,6 +135,33 @@ TEST_F(CoreTest, ReceiveMaximumBoundsInflight) {
   ASSERT_EQ(pubs.size(), 2u);
   send(sub, Ack{PacketType::Puback, pubs[0].packet_id, Reason::Success, {}});
   EXPECT_EQ(only<Publish>(sub.transport.take(sub.version)).size(), 1u);
+}
+
+// Packet ids of unacknowledged PUBLISHes are never handed out again, across the 65,535 wrap, with
+// few in flight (clashes found by scanning) and with many (the bitmap).
+TEST_F(CoreTest, PacketIdsInFlightAreNotReusedAcrossTheWrap) {
+  for (size_t held : {size_t(1), size_t(40)}) {
+    SCOPED_TRACE(held);
+    auto& sub = connect("sub" + std::to_string(held));
+    subscribe(sub, "t", 1);
+    sub.transport.take(sub.version);
+    auto& pub = connect("pub" + std::to_string(held));
+    std::set<uint16_t> unacked;
+    for (size_t i = 0; i < held; ++i) {
+      publish(pub, "t", "held", 1, uint16_t(i + 1));
+      for (auto& p : only<Publish>(sub.transport.take(sub.version))) unacked.insert(p.packet_id);
+    }
+    ASSERT_EQ(unacked.size(), held);
+    for (int i = 0; i < 70000; ++i) {
+      publish(pub, "t", "x", 1, uint16_t(i % 60000 + 1));
+      pub.transport.take(pub.version);
+      auto pubs = only<Publish>(sub.transport.take(sub.version));
+      ASSERT_EQ(pubs.size(), 1u) << i;
+      ASSERT_EQ(unacked.count(pubs[0].packet_id), 0u) << "id " << pubs[0].packet_id << " reused";
+      send(sub, Ack{PacketType::Puback, pubs[0].packet_id, Reason::Success, {}});
+    }
+    pub.transport.take(pub.version);
+  }
 }
 
 TEST_F(CoreTest, KeepAliveTimeoutClosesAndSendsWill) {
