@@ -75,7 +75,9 @@ void Dispatcher::run() {
         lock.lock();
         continue;
       }
-      cv_.wait_until(lock, first->first);
+      // A copy: while waiting, postAt() or stop() may erase the node that holds the key.
+      const Clock::time_point when = first->first;
+      cv_.wait_until(lock, when);
     } else {
       cv_.wait(lock);
     }
