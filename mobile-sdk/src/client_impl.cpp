@@ -203,14 +203,7 @@ void ChatClient::Impl::onConnected(bool session_present) {
       }
       // Presence subscriptions are renewed on every connection: the session may be new, and a
       // fresh SUBACK brings the retained current state.
-      for (const auto& user : presence_) {
-        Op op;
-        op.kind = OpKind::Subscribe;
-        op.topic = "presence/" + user;
-        op.what = op.topic;
-        op.done = [](Outcome) {};
-        addOpLocked(std::move(op));
-      }
+      for (const auto& user : presence_) addOpLocked(presenceOp(user, nullptr));
       requestFlushLocked();
     }
   }
@@ -245,7 +238,8 @@ void ChatClient::Impl::onConnectionLost(const std::string& cause) {
   // An rpc whose request was acknowledged may have lost its reply with the connection; asking
   // again is harmless (requests are not stored) and the first reply completes it.
   for (auto& [id, op] : ops_) {
-    if (op.kind == OpKind::Rpc && op.state == OpState::Acked) op.state = OpState::Queued;
+    if (op.kind == OpKind::Rpc && op.state == OpState::Acked)
+      setStateLocked(id, op, OpState::Queued);
   }
   if (handlers_.on_connection && !closing_) {
     dispatcher_.post([this, cause] {
@@ -294,7 +288,8 @@ void ChatClient::Impl::onDisconnected() {
   const bool was = connected_;
   connected_ = false;
   for (auto& [id, op] : ops_) {
-    if (op.kind == OpKind::Rpc && op.state == OpState::Acked) op.state = OpState::Queued;
+    if (op.kind == OpKind::Rpc && op.state == OpState::Acked)
+      setStateLocked(id, op, OpState::Queued);
   }
   for (auto& w : disconnect_waiters_) {
     dispatcher_.post([w = std::move(w)] {
@@ -356,7 +351,7 @@ void ChatClient::Impl::onOpSuccess(uint64_t id) {
       completeLocked(id, Outcome{});
       return;
     case OpKind::Rpc:
-      op.state = OpState::Acked;  // the reply completes it
+      setStateLocked(id, op, OpState::Acked);  // the reply completes it
       return;
     case OpKind::Send:
       if (auto seq = knownOwnLocked(op.conv, op.cmid)) {
@@ -364,7 +359,7 @@ void ChatClient::Impl::onOpSuccess(uint64_t id) {
         return;
       }
       if (op.state == OpState::Acked) return;
-      op.state = OpState::Acked;
+      setStateLocked(id, op, OpState::Acked);
       dispatcher_.postAt(Clock::now() + opts_.seq_lookup_delay,
                          [this, id] { lookupSeq(id, 0, 10); });
       return;
@@ -380,11 +375,17 @@ void ChatClient::Impl::onOpFailure(uint64_t id, uint32_t attempt, int reason_cod
     completeLocked(id, Outcome{wire::reasonError(reason_code, op.what), 0, {}});
     return;
   }
-  // No answer from the broker (connection or session lost): send it again on the next
-  // connection, unless a newer attempt is already under way.
+  // No answer from the broker (connection or session lost, Paho's buffer full): send it again
+  // on the next connection — or shortly, if still connected — unless a newer attempt is
+  // already under way.
   if (op.state == OpState::InFlight && (op.attempt & 0xffff) == attempt) {
-    op.state = OpState::Queued;
-    if (connected_) requestFlushLocked();
+    setStateLocked(id, op, OpState::Queued);
+    if (connected_) {
+      dispatcher_.postAt(Clock::now() + std::chrono::milliseconds(50), [this] {
+        std::lock_guard lock2(mu_);
+        if (connected_) requestFlushLocked();
+      });
+    }
   }
 }
 
@@ -394,14 +395,30 @@ uint64_t ChatClient::Impl::addOpLocked(Op op) {
   const uint64_t id = next_op_++;
   if (op.kind == OpKind::Rpc) rpc_by_corr_[op.corr] = id;
   if (op.kind == OpKind::Send) sends_by_cmid_.emplace(std::make_pair(op.conv, op.cmid), id);
+  op.state = OpState::Queued;
   ops_.emplace(id, std::move(op));
+  queued_.insert(id);
   if (connected_) requestFlushLocked();
   return id;
+}
+
+// Every state change goes through here, so queued_ and in_flight_ always agree with ops_.
+void ChatClient::Impl::setStateLocked(uint64_t id, Op& op, OpState state) {
+  if (op.state == state) return;
+  if (op.state == OpState::Queued) queued_.erase(id);
+  if (op.state == OpState::InFlight) {
+    --in_flight_;
+    if (connected_ && !queued_.empty()) requestFlushLocked();  // a slot in the window is free
+  }
+  op.state = state;
+  if (state == OpState::Queued) queued_.insert(id);
+  if (state == OpState::InFlight) ++in_flight_;
 }
 
 void ChatClient::Impl::completeLocked(uint64_t id, Outcome outcome) {
   auto it = ops_.find(id);
   if (it == ops_.end()) return;
+  setStateLocked(id, it->second, OpState::Acked);  // leaves the queue or the window
   Op op = std::move(it->second);
   ops_.erase(it);
   if (op.kind == OpKind::Rpc) rpc_by_corr_.erase(op.corr);
@@ -431,9 +448,10 @@ void ChatClient::Impl::flush() {
     std::lock_guard lock(mu_);
     flush_posted_ = false;
     if (!connected_ || closing_) return;
-    for (auto& [id, op] : ops_) {
-      if (op.state != OpState::Queued) continue;
-      op.state = OpState::InFlight;
+    while (in_flight_ < kWindow && !queued_.empty()) {
+      const uint64_t id = *queued_.begin();
+      Op& op = ops_.at(id);
+      setStateLocked(id, op, OpState::InFlight);
       ++op.attempt;
       jobs.push_back(Job{id, op.attempt, op.kind, op.topic, op.payload, op.corr});
     }
@@ -459,10 +477,11 @@ void ChatClient::Impl::issue(const Job& j) {
     }
     cli_->publish(msg, ctx, *this);
   } catch (const mqtt::exception& e) {
-    // Disconnected between the check and the call: the next connection sends it. Anything
-    // else is a request Paho will never accept, so it ends here.
+    // Disconnected between the check and the call, or Paho's buffers are full: it goes again
+    // later. Anything else is a request Paho will never accept, so it ends here.
     const int rc = e.get_return_code();
-    if (rc == MQTTASYNC_DISCONNECTED || rc == MQTTASYNC_MAX_BUFFERED_MESSAGES) {
+    if (rc == MQTTASYNC_DISCONNECTED || rc == MQTTASYNC_MAX_BUFFERED_MESSAGES ||
+        rc == MQTTASYNC_NO_MORE_MSGIDS || rc == MQTTASYNC_MAX_MESSAGES_INFLIGHT) {
       onOpFailure(j.id, j.attempt, 0);
     } else {
       std::lock_guard lock(mu_);
@@ -747,20 +766,24 @@ void ChatClient::Impl::subscribePresence(const std::string& user, Completion<voi
   }
   if (closing_) return fail(done, Error{ErrorCode::Closed, 0, "the client was destroyed"});
   presence_.insert(user);
+  addOpLocked(presenceOp(user, std::move(done)));
+}
+
+ChatClient::Impl::Op ChatClient::Impl::presenceOp(const std::string& user, Completion<void> done) {
   Op op;
   op.kind = OpKind::Subscribe;
   op.topic = "presence/" + user;
   op.what = op.topic;
   op.done = [this, user, done = std::move(done)](Outcome o) {
     if (o.error && o.error->reason_code >= 0x80) {
-      std::lock_guard lock2(mu_);
+      std::lock_guard lock(mu_);
       presence_.erase(user);  // refused: do not ask again on every reconnect
     }
     if (!done) return;
     if (o.error) return done(*o.error);
     done(Result<void>());
   };
-  addOpLocked(std::move(op));
+  return op;
 }
 
 void ChatClient::Impl::unsubscribePresence(const std::string& user) {

@@ -8,8 +8,9 @@
 //   that carries a reason code >= 0x80 is the broker's answer and completes the op. Any other
 //   failure (connection lost, the broker had no session for us) puts the op back to Queued and
 //   the next connection sends the same bytes again, so a retried send keeps its cmid and the
-//   broker stores it once. While the session survives a reconnect, Paho itself retransmits what
-//   was in flight (same packet, DUP set) and the op simply completes later.
+//   broker stores it once. At most kWindow ops are InFlight at a time. While the session survives a
+//   reconnect, Paho itself retransmits what was in flight (same packet, DUP set) and the op simply
+//   completes later.
 // - How a send learns its seq. The broker reports it as the PUBACK user property `seq`, but
 //   Debian 12's Paho (C 1.3.12, C++ 1.2.0) hands no PUBACK properties to the application: the C
 //   library passes the *request's* properties to onSuccess5 and the C++ token drops them
@@ -126,6 +127,7 @@ class ChatClient::Impl : private mqtt::iaction_listener {
   void attemptConnect();
   void scheduleReconnectLocked();
   uint64_t addOpLocked(Op op);
+  void setStateLocked(uint64_t id, Op& op, OpState state);
   void completeLocked(uint64_t id, Outcome outcome);
   void requestFlushLocked();
   void flush();
@@ -133,6 +135,7 @@ class ChatClient::Impl : private mqtt::iaction_listener {
   void matchOwnLocked(const Message& m);
   void rememberOwnLocked(const std::string& conv, const std::string& cmid, uint64_t seq);
   std::optional<uint64_t> knownOwnLocked(const std::string& conv, const std::string& cmid) const;
+  Op presenceOp(const std::string& user, Completion<void> done);  // SUBSCRIBE presence/{user}
   void lookupSeq(uint64_t send_id, uint64_t before_seq, int pages_left);
   void rpc(const std::string& method, std::string payload, std::function<void(Outcome)> done);
   void shutdown();
@@ -163,6 +166,12 @@ class ChatClient::Impl : private mqtt::iaction_listener {
   std::vector<Completion<void>> disconnect_waiters_;
 
   std::map<uint64_t, Op> ops_;
+  std::set<uint64_t> queued_;  // ids of the Queued ops: the next flush's work, in order
+  // Ops handed to Paho and not answered yet. Kept under Paho's command buffer (100 by default),
+  // which refuses more with an error instead of queueing them, and it bounds what a reconnect
+  // has to retransmit.
+  static constexpr size_t kWindow = 64;
+  size_t in_flight_ = 0;
   uint64_t next_op_ = 1;
   uint64_t next_corr_ = 1;
   std::unordered_map<std::string, uint64_t> rpc_by_corr_;
