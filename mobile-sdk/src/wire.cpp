@@ -1,8 +1,8 @@
 #include "wire.hpp"
 
-#include <cstdio>
-
 #include <flatbuffers/flatbuffers.h>
+
+#include <cstdio>
 
 #include "chat_generated.h"
 
