@@ -151,8 +151,7 @@ void Session::pump() {
   while (client_ && t.queuedBytes() < kHighWatermark) {
     // The client holds as many unacknowledged messages as it may: wait for its acks before
     // reading more from disk, so a reader that stopped reading does not pin a chunk in memory.
-    const bool window_full =
-        inflight_.size() >= window || (inflight_bytes_ >= kMaxInflightBytes && !inflight_.empty());
+    const bool window_full = windowFull(window);
     if (pending_.empty()) {
       if (window_full) break;
       if (backlog_) loadBacklogChunk();
@@ -186,13 +185,16 @@ void Session::pump() {
   if (sent_any && client_) t.requestFlush();
 }
 
+bool Session::windowFull(size_t window) const {
+  return inflight_.size() >= window || (inflight_bytes_ >= kMaxInflightBytes && !inflight_.empty());
+}
+
 bool Session::blockedOnClient() const {
   if (!client_) return false;
   const size_t window =
       std::min<size_t>(client_->clientReceiveMaximum(), broker_.config().max_inflight);
-  const bool full =
-      inflight_.size() >= window || (inflight_bytes_ >= kMaxInflightBytes && !inflight_.empty());
-  return full && (!pending_.empty() || backlog_ || (chat_ && !chat_->replaying.empty()));
+  return windowFull(window) &&
+         (!pending_.empty() || backlog_ || (chat_ && !chat_->replaying.empty()));
 }
 
 bool Session::loadBacklogChunk() {

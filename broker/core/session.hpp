@@ -135,6 +135,8 @@ class Session {
   // inflight_ goes through these so inflight_bytes_ stays exact.
   void pushInflight(Inflight f);
   void eraseInflight(size_t i);
+  // No more QoS>0 sends now: `window` messages, or kMaxInflightBytes, are unacknowledged.
+  bool windowFull(size_t window) const;
   uint16_t allocatePacketId();
   void releasePacketId(uint16_t id);
   void complete(Inflight& f);  // delivery finished: delete its queue entry
